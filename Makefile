@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench fuzz screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gradstep
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+fuzz: $(STAMP)
+	GRADSTEP_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -p no:timeout tests/engine/test_fuzz.py
+
+screenshot: $(STAMP)
+	$(BIN)/python -m tui.screenshot docs/screenshot.svg
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,197 @@
+"""The one place that parses expressions: Python's ``ast`` against a whitelist, never ``eval``.
+
+An expression such as ``relu(W1 @ x)`` becomes one program node per primitive. The final node
+takes the scenario key's name; inner nodes are named by their own expression text.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from typing import Protocol
+
+from . import limits
+from .errors import ScenarioError
+from .ops import REGISTRY
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matmul"}
+
+_NOT_CALLABLE = ("pow", "transpose", "identity")   # written as **, .T and plain names
+
+_FORBIDDEN = {
+    ast.Attribute: "attribute access (only .T, the transpose, is allowed)",
+    ast.Subscript: "subscripts such as x[0]",
+    ast.Lambda: "lambda functions",
+    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.JoinedStr: "f-strings", ast.FormattedValue: "f-strings",
+    ast.NamedExpr: "the walrus operator :=",
+    ast.Compare: "comparisons", ast.BoolOp: "and/or", ast.IfExp: "if/else expressions",
+    ast.List: "list literals", ast.Tuple: "tuples", ast.Dict: "dict literals", ast.Set: "set literals",
+    ast.Starred: "starred arguments", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+    ast.Slice: "slices",
+}
+
+
+class Builder(Protocol):
+    """What the parser needs from the program under construction."""
+
+    def lookup(self, name: str) -> int | None: ...
+    def constant(self, value: float, text: str) -> int: ...
+    def op(self, op_name: str, inputs: list[int], attrs: dict, text: str) -> int: ...
+
+
+def parse(text: str, builder: Builder, *, key: str) -> int:
+    """Parse one [graph] expression into program nodes; return the id of its final node."""
+    if not isinstance(text, str):
+        raise ScenarioError(f"an expression must be a string in quotes, got {type(text).__name__}",
+                            table="graph", key=key)
+    if len(text) > limits.MAX_EXPRESSION_CHARS:
+        raise ScenarioError(f"the expression is {len(text):,} characters long; the limit is "
+                            f"{limits.MAX_EXPRESSION_CHARS:,}", table="graph", key=key)
+    if not text.strip():
+        raise ScenarioError("the expression is empty", table="graph", key=key)
+    depth = _bracket_depth(text)
+    if depth > limits.MAX_EXPRESSION_DEPTH:
+        raise ScenarioError(f"the expression nests {depth} levels deep; the limit is "
+                            f"{limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ScenarioError(f"cannot parse expression {text!r}: {e.msg}", table="graph", key=key) from None
+    except (RecursionError, MemoryError, ValueError) as e:
+        raise ScenarioError(f"cannot parse expression: {type(e).__name__}", table="graph", key=key) from None
+    return _Walker(text.strip(), builder, key).node(tree.body, 0)
+
+
+def _bracket_depth(text: str) -> int:
+    depth = best = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return best
+
+
+class _Walker:
+    def __init__(self, text: str, builder: Builder, key: str):
+        self.text = text
+        self.b = builder
+        self.key = key
+
+    def fail(self, problem: str) -> ScenarioError:
+        return ScenarioError(problem, table="graph", key=self.key)
+
+    def source(self, node: ast.AST) -> str:
+        seg = ast.get_source_segment(self.text, node)
+        return seg if seg is not None else ast.unparse(node)
+
+    def node(self, n: ast.AST, depth: int) -> int:
+        if depth > limits.MAX_EXPRESSION_DEPTH:
+            raise self.fail(f"the expression nests more than {limits.MAX_EXPRESSION_DEPTH} levels deep")
+        d = depth + 1
+        if isinstance(n, ast.Name):
+            return self.name(n.id)
+        if isinstance(n, ast.Constant):
+            return self.b.constant(self.number(n), self.source(n))
+        if isinstance(n, ast.UnaryOp):
+            if isinstance(n.op, ast.UAdd):
+                return self.node(n.operand, d)
+            if isinstance(n.op, ast.USub):
+                if isinstance(n.operand, ast.Constant):
+                    return self.b.constant(-self.number(n.operand), self.source(n))
+                return self.b.op("neg", [self.node(n.operand, d)], {}, self.source(n))
+            raise self.fail(f"the operator in {self.source(n)!r} is not allowed; use + - * / ** @")
+        if isinstance(n, ast.BinOp):
+            if isinstance(n.op, ast.Pow):
+                p = self.exponent(n.right)
+                return self.b.op("pow", [self.node(n.left, d)], {"p": p}, self.source(n))
+            name = _BINOPS.get(type(n.op))
+            if name is None:
+                raise self.fail(f"the operator in {self.source(n)!r} is not allowed; use + - * / ** @")
+            return self.b.op(name, [self.node(n.left, d), self.node(n.right, d)], {}, self.source(n))
+        if isinstance(n, ast.Attribute):
+            if n.attr == "T" and isinstance(n.ctx, ast.Load):
+                return self.b.op("transpose", [self.node(n.value, d)], {}, self.source(n))
+            raise self.fail(f"{self.source(n)!r} uses attribute access; only .T (transpose) is allowed")
+        if isinstance(n, ast.Call):
+            return self.call(n, d)
+        what = _FORBIDDEN.get(type(n), f"{type(n).__name__} syntax")
+        raise self.fail(f"{self.source(n)!r} uses {what}, which scenarios do not allow")
+
+    def name(self, ident: str) -> int:
+        if ident.startswith("__"):
+            raise self.fail(f"names starting with '__' (like {ident!r}) are not allowed")
+        found = self.b.lookup(ident)
+        if found is None:
+            if ident in REGISTRY:
+                raise self.fail(f"{ident!r} is an op; call it like {ident}(...)")
+            raise self.fail(f"unknown name {ident!r}: define it in [values], [params], [data] "
+                            f"or earlier in [graph]")
+        return found
+
+    def number(self, n: ast.Constant) -> float:
+        v = n.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            kind = "strings" if isinstance(v, str) else f"{type(v).__name__} constants"
+            raise self.fail(f"{self.source(n)!r}: {kind} are not allowed in expressions; only numbers")
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise self.fail(f"the number {self.source(n)} is too large for float64")
+        return f
+
+    def exponent(self, n: ast.AST) -> float:
+        sign = 1.0
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            sign = -1.0 if isinstance(n.op, ast.USub) else 1.0
+            n = n.operand
+        if not isinstance(n, ast.Constant):
+            raise self.fail(f"the exponent in ** must be a number, got {self.source(n)!r} "
+                            f"(for a variable exponent write exp(log(a) * b))")
+        return sign * self.number(n)
+
+    def call(self, n: ast.Call, d: int) -> int:
+        if not isinstance(n.func, ast.Name):
+            raise self.fail(f"{self.source(n)!r}: only registered ops can be called, by name")
+        op = REGISTRY.get(n.func.id)
+        if op is None or op.symbol is not None or op.name in _NOT_CALLABLE:
+            known = ", ".join(sorted(k for k, o in REGISTRY.items() if o.symbol is None
+                                     and k not in _NOT_CALLABLE))
+            raise self.fail(f"unknown op {n.func.id!r}; the ops are: {known}")
+        if len(n.args) != op.arity:
+            raise self.fail(f"{op.name} takes {op.arity} input{'s' if op.arity > 1 else ''}, "
+                            f"got {len(n.args)} in {self.source(n)!r}")
+        attrs = {}
+        for kw in n.keywords:
+            if kw.arg is None or kw.arg not in op.attrs:
+                allowed = ", ".join(op.attrs) or "none"
+                raise self.fail(f"{op.name} has no keyword {kw.arg!r} (allowed: {allowed})")
+            attrs[kw.arg] = self.attr(kw.value, kw.arg)
+        inputs = [self.node(a, d) for a in n.args]
+        return self.b.op(op.name, inputs, attrs, self.source(n))
+
+    def attr(self, v: ast.AST, name: str):
+        if name == "keepdims":
+            if isinstance(v, ast.Constant) and isinstance(v.value, bool):
+                return v.value
+            raise self.fail("keepdims must be True or False")
+        # axis: a whole number, a tuple of them, or None
+        if isinstance(v, ast.Constant) and v.value is None:
+            return None
+        if isinstance(v, ast.Tuple):
+            return tuple(self.whole(e) for e in v.elts)
+        return self.whole(v)
+
+    def whole(self, v: ast.AST) -> int:
+        sign = 1
+        if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
+            sign, v = -1, v.operand
+        if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
+            if abs(v.value) > 64:
+                raise self.fail(f"axis {sign * v.value} is out of range")
+            return sign * v.value
+        raise self.fail(f"axis must be a whole number or a tuple of them, got {self.source(v)!r}")

@@ -1,0 +1,107 @@
+"""Time travel on a budget: sparse checkpoints of the params plus exact recomputation.
+
+Storing every weight at every iteration would cost steps × params × 8 bytes. Instead the params at
+the start of every K-th iteration are kept (K chosen so the checkpoints fit the budget), with the
+latest start and the loss of every iteration computed so far. Any other start is recomputed
+from the checkpoint before it by the fast path, which uses the stepper's kernels: same bits.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .stepper import Stepper
+
+BUDGET_BYTES = 48 * 2**20
+
+
+class History:
+    """Checkpoints of param values at iteration starts, and the loss curve."""
+
+    def __init__(self, stepper: "Stepper", initial: dict[int, np.ndarray], budget: int = BUDGET_BYTES):
+        self.stepper = stepper
+        per = sum(int(v.nbytes) for v in initial.values()) or 8
+        self.every = max(1, math.ceil(stepper.steps * per / budget))
+        self.checkpoints: dict[int, dict[int, np.ndarray]] = {1: dict(initial)}
+        self.latest: tuple[int, dict[int, np.ndarray]] = (1, dict(initial))
+        self._losses = array("d")
+
+    # -------------------------------------------------------------- losses
+    def record_loss(self, iteration: int, loss: float) -> None:
+        n = len(self._losses)
+        if iteration == n + 1:
+            self._losses.append(loss)
+        elif iteration <= n:
+            self._losses[iteration - 1] = loss
+
+    def losses_array(self) -> np.ndarray:
+        return np.frombuffer(self._losses, dtype=np.float64).copy() if self._losses else np.zeros(0)
+
+    def loss(self, iteration: int) -> float | None:
+        return self._losses[iteration - 1] if iteration <= len(self._losses) else None
+
+    # -------------------------------------------------------------- checkpoints
+    def record_start(self, iteration: int, params: dict[int, np.ndarray]) -> None:
+        """Note the params at the start of an iteration (kept if it falls on a checkpoint)."""
+        if (iteration - 1) % self.every == 0:
+            self.checkpoints[iteration] = dict(params)
+        if iteration >= self.latest[0]:
+            self.latest = (iteration, dict(params))
+
+    def params_at(self, iteration: int) -> dict[int, np.ndarray]:
+        """The params at the start of an iteration, recomputed from the nearest checkpoint."""
+        if iteration == self.latest[0]:
+            return dict(self.latest[1])
+        if iteration in self.checkpoints:
+            return dict(self.checkpoints[iteration])
+        base = max(i for i in self.checkpoints if i <= iteration)
+        start = self.checkpoints[base]
+        if self.latest[0] <= iteration and self.latest[0] > base:
+            base, start = self.latest
+        params, _ = self._run(base, start, iteration - base)
+        return params
+
+    def advance(self, iteration: int, count: int) -> int | None:
+        """Run count iterations from the start of `iteration`; the first iteration with a fault, or None."""
+        params, bad = self._run(iteration, self.params_at(iteration), count)
+        return bad
+
+    def _run(self, iteration: int, params: dict[int, np.ndarray], count: int):
+        st = self.stepper
+        fast = st.fast
+        it = iteration
+        end = iteration + count
+        while it < end:
+            # Stop at each checkpoint boundary to record it.
+            nxt = min(end, ((it - 1) // self.every + 1) * self.every + 1)
+            params, bad = fast.run(params, it, nxt - it, st.eta_at, st.leaves_for, self.record_loss,
+                                   leaves_vary=bool(st.edits))
+            if bad is not None:
+                return params, bad
+            it = nxt
+            self.record_start(it, params)
+        return params, None
+
+    def invalidate(self, *, checkpoints_after: int, losses_from: int) -> None:
+        """Forget what a change made at an iteration has made stale."""
+        for i in [i for i in self.checkpoints if i > checkpoints_after]:
+            del self.checkpoints[i]
+        if self.latest[0] > checkpoints_after:
+            base = max(self.checkpoints)
+            self.latest = (base, dict(self.checkpoints[base]))
+        del self._losses[max(0, losses_from - 1):]
+
+    def nbytes(self) -> int:
+        """Memory held by checkpoints and the loss curve."""
+        seen = set()
+        total = self._losses.itemsize * len(self._losses)
+        for params in list(self.checkpoints.values()) + [self.latest[1]]:
+            for v in params.values():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    total += v.nbytes
+        return total

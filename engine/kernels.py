@@ -1,0 +1,87 @@
+"""The arithmetic of one step, shared by the Stepper and the fast path so both give the same bits.
+
+forward:  vals[i] = op.forward(*inputs)
+backward: grads[j] = accumulate(grads[j], vjp(g, out, *inputs))   for each input j of node i
+update:   w_new = w - eta * grad
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import Anomaly
+from .program import Node, Program
+from .shapes import fmt
+
+
+def forward(node: Node, vals: list) -> np.ndarray:
+    """The value of an op node from its inputs' values."""
+    out = node.op.forward(*[vals[j] for j in node.inputs], **node.attrs)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+        out = np.asarray(out, dtype=np.float64)
+    return out
+
+
+def vjp(node: Node, pos: int, g: np.ndarray, vals: list) -> np.ndarray:
+    """The contribution node sends to its input at pos (before un-broadcasting)."""
+    return node.op.vjps[pos](g, vals[node.id], *[vals[j] for j in node.inputs], **node.attrs)
+
+
+def update(w: np.ndarray, grad: np.ndarray, eta: float) -> np.ndarray:
+    """One gradient-descent step, out of place."""
+    return w - eta * grad
+
+
+def finite(a: np.ndarray) -> bool:
+    """True if every element is finite (cheap for scalars)."""
+    if a.ndim == 0:
+        v = float(a)
+        return v - v == 0.0
+    return bool(np.isfinite(a).all())
+
+
+def describe_range(a: np.ndarray) -> str:
+    """'[min, max]' of the finite part, and how many entries are not finite."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return "[]"
+    fin = a[np.isfinite(a)]
+    bad = a.size - fin.size
+    rng = f"[{fin.min():.4g}, {fin.max():.4g}]" if fin.size else "[no finite entries]"
+    return rng + (f" with {bad} non-finite" if bad else "")
+
+
+def anomaly_kind(a: np.ndarray) -> str:
+    return "nan" if np.isnan(a).any() else "inf"
+
+
+def forward_anomaly(program: Program, node: Node, vals: list, out: np.ndarray, iteration: int) -> Anomaly:
+    ins = ", ".join(f"{program.nodes[j].name} {fmt(program.nodes[j].shape)} ∈ {describe_range(vals[j])}"
+                    for j in node.inputs)
+    kind = anomaly_kind(out)
+    return Anomaly(iteration, "forward", node.id, node.name, node.op.name, kind,
+                   f"iteration {iteration}: node {node.name!r} ({node.op.name}) produced {kind} "
+                   f"from inputs {ins}")
+
+
+def backward_anomaly(program: Program, node: Node, pos: int, g: np.ndarray, vals: list,
+                     contribution: np.ndarray, iteration: int) -> Anomaly:
+    target = program.nodes[node.inputs[pos]]
+    kind = anomaly_kind(contribution)
+    ins = ", ".join(f"{program.nodes[j].name} ∈ {describe_range(vals[j])}" for j in node.inputs)
+    return Anomaly(iteration, "backward", node.id, node.name, node.op.name, kind,
+                   f"iteration {iteration}: the gradient that {node.name!r} ({node.op.name}) passes to "
+                   f"{target.name!r} is {kind}; upstream gradient ∈ {describe_range(g)}, inputs {ins}")
+
+
+def update_anomaly(node: Node, w: np.ndarray, grad: np.ndarray, eta: float, new: np.ndarray,
+                   iteration: int) -> Anomaly:
+    kind = anomaly_kind(new)
+    return Anomaly(iteration, "update", node.id, node.name, "update", kind,
+                   f"iteration {iteration}: updating param {node.name!r} gave {kind}: "
+                   f"w ∈ {describe_range(w)}, ∂E/∂w ∈ {describe_range(grad)}, η = {eta:g}")
+
+
+def grad_norm_anomaly(node: Node, grad: np.ndarray, limit: float, iteration: int) -> Anomaly:
+    norm = float(np.linalg.norm(grad))
+    return Anomaly(iteration, "backward", node.id, node.name, "grad_norm", "grad_norm",
+                   f"iteration {iteration}: |∂E/∂{node.name}| = {norm:.4g} exceeds grad_norm_limit = {limit:g}")

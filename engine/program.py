@@ -1,0 +1,185 @@
+"""The program: a flat, printable list of equations in execution order (leaves first).
+
+Stepping one node is an index into this list; the backward pass walks it in reverse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import limits
+from .errors import ScenarioError
+from .ops import REGISTRY, Op
+from .shapes import ShapeMismatch, fmt
+
+LEAF_KINDS = ("value", "param", "data", "const")
+
+
+@dataclass(eq=False)
+class Node:
+    """One equation ``name = text``, or a leaf (value, param, data row, constant)."""
+
+    id: int
+    name: str                    # the scenario key, or the expression text for inner nodes
+    kind: str                    # "value", "param", "data", "const" or "op"
+    shape: tuple[int, ...]
+    op: Op | None = None
+    inputs: tuple[int, ...] = ()
+    attrs: dict = field(default_factory=dict)
+    key: str | None = None       # the scenario key that names this node, if any
+    group: str | None = None     # the [graph] key whose expression created this node
+    text: str = ""               # right-hand side: "sin(u)", or the leaf's description
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def equation(self) -> str:
+        """'v = sin(u)' for an op, 'W1: param (10, 100)' for a leaf."""
+        if self.is_leaf:
+            return f"{self.name}: {self.kind} {fmt(self.shape)}"
+        return f"{self.name} = {self.text}"
+
+
+class Program:
+    """Nodes in execution order plus everything the backward pass derives from them."""
+
+    def __init__(self, nodes: list[Node], loss: int):
+        self.nodes = nodes
+        self.loss = loss
+        self.by_name: dict[str, int] = {n.key: n.id for n in nodes if n.key is not None}
+        self.ops = [n.id for n in nodes if not n.is_leaf]
+        self.params = [n.id for n in nodes if n.kind == "param"]
+        self.values = [n.id for n in nodes if n.kind == "value"]
+        self.data = [n.id for n in nodes if n.kind == "data"]
+        self._derive_gradient_flow()
+
+    def _derive_gradient_flow(self) -> None:
+        n = len(self.nodes)
+        # Which nodes the loss depends on (walk back from the loss).
+        feeds_loss = [False] * n
+        feeds_loss[self.loss] = True
+        for i in reversed(self.ops):
+            if feeds_loss[i]:
+                for j in self.nodes[i].inputs:
+                    feeds_loss[j] = True
+        # Which nodes depend on something that has a gradient (anything but constants).
+        varies = [node.kind in ("value", "param", "data") for node in self.nodes]
+        for i in self.ops:
+            varies[i] = any(varies[j] for j in self.nodes[i].inputs)
+        self.needs_grad = [feeds_loss[i] and varies[i] for i in range(n)]
+        # Backward order: op nodes in reverse that pass gradient on to at least one input.
+        self.backward = [i for i in reversed(self.ops) if self.needs_grad[i]
+                         and any(self.needs_grad[j] for j in self.nodes[i].inputs)]
+        # Edges along which gradient flows: (consumer, input position) per receiving node.
+        self.consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for i in self.backward:
+            for pos, j in enumerate(self.nodes[i].inputs):
+                if self.needs_grad[j] and self.nodes[i].op.differentiable[pos]:
+                    self.consumers[j].append((i, pos))
+        self.expected = [len(c) for c in self.consumers]
+        self.expected[self.loss] = 1        # the seed dE/dE = 1
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, name_or_id: str | int) -> Node:
+        """A node by id or by scenario key."""
+        if isinstance(name_or_id, str):
+            return self.nodes[self.by_name[name_or_id]]
+        return self.nodes[name_or_id]
+
+    def listing(self) -> list[str]:
+        """The program as text, one equation per line."""
+        return [n.equation() for n in self.nodes]
+
+    def groups(self) -> dict[str, list[int]]:
+        """Op nodes gathered by the [graph] key that created them, in order."""
+        out: dict[str, list[int]] = {}
+        for i in self.ops:
+            out.setdefault(self.nodes[i].group or self.nodes[i].name, []).append(i)
+        return out
+
+
+class ProgramBuilder:
+    """Collects leaves and op nodes, checking shapes as each node is added."""
+
+    def __init__(self):
+        self.nodes: list[Node] = []
+        self.names: dict[str, int] = {}
+        self.group: str | None = None
+
+    def _add(self, node: Node) -> int:
+        if len(self.nodes) >= limits.MAX_NODES:
+            raise ScenarioError(f"the program has more than {limits.MAX_NODES:,} nodes, the limit")
+        self.nodes.append(node)
+        return node.id
+
+    def leaf(self, name: str, kind: str, shape: tuple[int, ...], text: str = "") -> int:
+        """Declare a value, param or data name."""
+        i = self._add(Node(len(self.nodes), name, kind, tuple(shape), key=name, text=text or kind))
+        self.names[name] = i
+        return i
+
+    def lookup(self, name: str) -> int | None:
+        return self.names.get(name)
+
+    def constant(self, value: float, text: str) -> int:
+        return self._add(Node(len(self.nodes), text, "const", (), text=repr(value), attrs={"value": value}))
+
+    def op(self, op_name: str, inputs: list[int], attrs: dict, text: str) -> int:
+        op = REGISTRY[op_name]
+        shapes = [self.nodes[i].shape for i in inputs]
+        try:
+            shape = tuple(op.shape(*shapes, **attrs))
+        except ShapeMismatch as e:
+            raise ScenarioError(f"{text!r}: {e}", table="graph", key=self.group) from None
+        if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
+            raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
+                                f"{limits.MAX_ELEMENTS:,} elements", table="graph", key=self.group)
+        infix = op.symbol is not None or op.name in ("pow", "transpose")
+        rhs = op.text([_operand(self.nodes[i]) if infix else self.nodes[i].name for i in inputs], attrs)
+        return self._add(Node(len(self.nodes), text, "op", shape, op=op, inputs=tuple(inputs),
+                              attrs=dict(attrs), group=self.group, text=rhs))
+
+    def name_node(self, node_id: int, key: str) -> int:
+        """Give the final node of a [graph] expression its key's name."""
+        node = self.nodes[node_id]
+        if node.is_leaf or node.key is not None or node.group != key:
+            # 'y = x' or 'y = 2': an alias gets an identity node of its own, so it shows as a line.
+            node_id = self.op("identity", [node_id], {}, node.name)
+            node = self.nodes[node_id]
+        node.name = key
+        node.key = key
+        self.names[key] = node_id
+        return node_id
+
+    def build(self, loss: int) -> Program:
+        return Program(self.nodes, loss)
+
+
+def _operand(node: Node) -> str:
+    """How a node reads inside another node's expression: parenthesised unless atomic."""
+    name = node.name
+    if node.key is not None or node.kind == "const" or name.isidentifier():
+        return name
+    if name.startswith("(") and name.endswith(")") and _balanced(name[1:-1]):
+        return name
+    if node.op is not None and node.op.symbol is None and node.op.name not in ("pow", "transpose"):
+        return name          # a call like relu(x) needs no parentheses
+    return f"({name})"
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0

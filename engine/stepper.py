@@ -1,0 +1,466 @@
+"""The Stepper: a cursor over (iteration, phase, index) that runs one node at a time and goes back exactly.
+
+Time is a flat count of ticks. Each iteration has the same steps: one per op node (forward), a seed
+∂E/∂E = 1 then one per node that passes gradient on (backward), one per param (update). Going back
+restores the values a step overwrote; going further back restores a checkpoint of the params and
+recomputes forward with the same kernels, so every state is reproduced bit for bit.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import kernels
+from .accumulate import accumulate, unbroadcast
+from .errors import Anomaly, ScenarioError
+from .fast import FastPath
+from .history import History
+from .ops import check_class_indices, local_jacobian
+from .scenario import Scenario
+
+SMALL = 64      # tensors up to this many elements get numeric local Jacobians for display
+
+
+class Phase(str, enum.Enum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    UPDATE = "update"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the stepper stands: the next step to run is `index` of `phase` in `iteration` (1-based)."""
+
+    iteration: int
+    phase: Phase
+    index: int
+    length: int          # steps in this phase
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What one step did."""
+
+    tick: int            # the tick this step moved from
+    iteration: int
+    phase: Phase
+    index: int
+    kind: str            # "forward", "seed", "backward" or "update"
+    node: int            # the node computed, passing gradient, or the param updated
+    writes: tuple[int, ...]   # nodes whose value or gradient this step changed
+    anomaly: Anomaly | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One edge's gradient: consumer --(local derivative)--> node."""
+
+    consumer: int
+    position: int
+    value: np.ndarray    # un-broadcast to the receiving node's shape
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInfo:
+    """A param's update in the current iteration: w_new = w - eta * grad."""
+
+    param: int
+    w: np.ndarray
+    grad: np.ndarray | None
+    eta: float
+    new: np.ndarray | None     # None until the update step has run
+
+
+class Stepper:
+    """Steps a scenario's training run one node at a time, forwards and backwards in time."""
+
+    def __init__(self, scenario: Scenario, *, steps: int | None = None, learning_rate: float | None = None):
+        self.scenario = scenario
+        self.program = p = scenario.program
+        self.steps = steps if steps is not None else scenario.steps
+        self.forward_len = len(p.ops)
+        self.backward_len = 1 + len(p.backward)
+        self.update_len = len(p.params)
+        self.per_iteration = self.forward_len + self.backward_len + self.update_len
+        self.total_ticks = self.per_iteration * self.steps
+        self._eta = [(1, scenario.learning_rate if learning_rate is None else float(learning_rate))]
+        self.edits: list[tuple[int, int, np.ndarray]] = []     # (from iteration, node, value)
+        self.fast = FastPath(scenario)
+        self.history = History(self, {i: scenario.initial[i] for i in p.params})
+        self.tick = 0
+        self._undo: list[tuple] = []
+        self.anomaly: Anomaly | None = None
+        self._anomaly_tick = -1
+        self._enter_iteration(1, self.history.params_at(1))
+
+    # ------------------------------------------------------------------ where we are
+    @property
+    def iteration(self) -> int:
+        return min(self.tick // self.per_iteration + 1, self.steps)
+
+    @property
+    def cursor(self) -> Cursor:
+        if self.tick >= self.total_ticks:
+            return Cursor(self.steps, Phase.DONE, 0, 0)
+        off = self.tick % self.per_iteration
+        it = self.tick // self.per_iteration + 1
+        if off < self.forward_len:
+            return Cursor(it, Phase.FORWARD, off, self.forward_len)
+        off -= self.forward_len
+        if off < self.backward_len:
+            return Cursor(it, Phase.BACKWARD, off, self.backward_len)
+        return Cursor(it, Phase.UPDATE, off - self.backward_len, self.update_len)
+
+    @property
+    def at_start(self) -> bool:
+        return self.tick == 0
+
+    @property
+    def at_end(self) -> bool:
+        return self.tick >= self.total_ticks
+
+    def eta_at(self, iteration: int) -> float:
+        """The learning rate used in an iteration."""
+        eta = self._eta[0][1]
+        for start, value in self._eta:
+            if start <= iteration:
+                eta = value
+        return eta
+
+    @property
+    def eta(self) -> float:
+        return self.eta_at(self.iteration)
+
+    # ------------------------------------------------------------------ reading state
+    def value(self, node: int) -> np.ndarray | None:
+        """A node's forward value in the current iteration, or None if not computed yet."""
+        return self._vals[node]
+
+    def grad(self, node: int) -> np.ndarray | None:
+        """The gradient ∂E/∂node accumulated so far in this iteration, or None."""
+        return self._grads[node]
+
+    def grad_status(self, node: int) -> tuple[int, int]:
+        """(contributions received, contributions expected) for a node's gradient."""
+        return self._received[node], self.program.expected[node]
+
+    def contributions(self, node: int) -> list[Contribution]:
+        """Every gradient contribution the node has received in this iteration, in order."""
+        return list(self._contribs[node])
+
+    def param(self, node: int) -> np.ndarray:
+        """A param's current value (after its update if the update step has run)."""
+        return self._params[node]
+
+    def params(self) -> dict[int, np.ndarray]:
+        return dict(self._params)
+
+    def updates(self) -> list[UpdateInfo]:
+        """Each param's update in this iteration, as far as it has gone."""
+        eta = self.eta
+        out = []
+        for p in self.program.params:
+            done = p in self._updated
+            w = self._start_params[p]
+            out.append(UpdateInfo(p, w, self._grads[p], eta, self._params[p] if done else None))
+        return out
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The loss of every iteration whose forward pass has been computed (1-based: losses[0] is iteration 1)."""
+        return self.history.losses_array()
+
+    def local_derivative(self, consumer: int, position: int) -> np.ndarray | None:
+        """The numeric local derivative on an edge: elementwise values, or a Jacobian for small tensors."""
+        node = self.program.nodes[consumer]
+        vals = self._vals
+        if vals[consumer] is None:
+            return None
+        ins = [vals[j] for j in node.inputs]
+        target = ins[position]
+        with np.errstate(all="ignore"):
+            if node.op.elementwise:
+                ones = np.ones(vals[consumer].shape)
+                return unbroadcast(np.asarray(node.op.vjps[position](ones, vals[consumer], *ins, **node.attrs)),
+                                   target.shape) if target.shape == vals[consumer].shape else \
+                    local_jacobian(node.op, position, vals[consumer], ins, node.attrs)
+            if vals[consumer].size <= SMALL and target.size <= SMALL:
+                return local_jacobian(node.op, position, vals[consumer], ins, node.attrs)
+        return None
+
+    def formula(self, consumer: int, position: int) -> str:
+        """The local derivative ∂consumer/∂input as a formula with the real names."""
+        node = self.program.nodes[consumer]
+        names = [self.program.nodes[j].name for j in node.inputs]
+        return node.op.formula(position, names, node.name, node.attrs)
+
+    # ------------------------------------------------------------------ changing the run
+    def set_eta(self, eta: float) -> None:
+        """Use a new learning rate from the current iteration on (the future is recomputed)."""
+        if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
+            raise ValueError(f"learning rate must be a finite number ≥ 0, got {eta!r}")
+        it = self.iteration
+        self._eta = [(s, v) for s, v in self._eta if s < it] + [(it, float(eta))]
+        self.history.invalidate(checkpoints_after=it, losses_from=it + 1)
+        self.seek(self.tick)
+
+    def set_value(self, name: str, value) -> None:
+        """Replace a value (not a param) from the current iteration on."""
+        node = self.program.node(name)
+        if node.kind != "value":
+            raise ValueError(f"{name!r} is a {node.kind}, not a value")
+        arr = np.array(value, dtype=np.float64)
+        if arr.shape != node.shape:
+            raise ValueError(f"{name!r} has shape {node.shape}, got {arr.shape}")
+        it = self.iteration
+        self.edits = [e for e in self.edits if e[0] < it] + [(it, node.id, arr)]
+        self.history.invalidate(checkpoints_after=it, losses_from=it)
+        self.seek(self.tick)
+
+    def leaves_for(self, iteration: int) -> dict[int, np.ndarray]:
+        """Values, constants and data of an iteration, with the user's edits applied."""
+        leaves = self.scenario.leaves_for(iteration)
+        for start, node, value in self.edits:
+            if start <= iteration:
+                leaves[node] = value
+        return leaves
+
+    # ------------------------------------------------------------------ stepping
+    def step(self) -> Event | None:
+        """Run one node (or one param update); None at the end of the run."""
+        if self.tick >= self.total_ticks:
+            return None
+        with np.errstate(all="ignore"):
+            return self._step()
+
+    def back(self) -> Event | None:
+        """Undo one step exactly; returns the event undone, None at the very start."""
+        if self.tick == 0:
+            return None
+        if not self._undo:
+            # At an iteration's start: rebuild the previous iteration up to its last step.
+            self.seek(self.tick - 1)
+            return None
+        self._undo_one()
+        return None
+
+    def run_phase(self) -> list[Event]:
+        """Step to the end of the current phase, stopping early at an anomaly."""
+        c = self.cursor
+        end = self.tick - c.index + c.length
+        return self._run_until(end)
+
+    def run_iteration(self) -> list[Event]:
+        """Step to the start of the next iteration, stopping early at an anomaly."""
+        end = (self.tick // self.per_iteration + 1) * self.per_iteration
+        return self._run_until(end)
+
+    def back_phase(self) -> None:
+        """Go back to the start of the current phase, or of the previous one if already there."""
+        c = self.cursor
+        if c.phase is Phase.DONE:
+            self.seek(self.total_ticks - 1)
+            c = self.cursor
+        start = self.tick - c.index
+        if start == self.tick and self.tick > 0:
+            self.seek(self.tick - 1)
+            start = self.tick - self.cursor.index
+        self.seek(start)
+
+    def back_iteration(self) -> None:
+        """Go back to the start of the current iteration, or of the previous one if already there."""
+        start = (self.tick // self.per_iteration) * self.per_iteration
+        if start == self.tick:
+            start = max(0, start - self.per_iteration)
+        self.seek(start)
+
+    def seek_iteration(self, iteration: int) -> None:
+        """Go to the start of an iteration (1-based), earlier or later."""
+        iteration = max(1, min(iteration, self.steps + 1))
+        self.seek((iteration - 1) * self.per_iteration)
+
+    def seek(self, tick: int) -> None:
+        """Go to any tick, recomputing from the nearest checkpoint; exact to the bit."""
+        tick = max(0, min(tick, self.total_ticks))
+        it = min(tick // self.per_iteration + 1, self.steps)
+        base = (it - 1) * self.per_iteration
+        self._enter_iteration(it, self.history.params_at(it))
+        self.tick = base
+        self.anomaly = None
+        with np.errstate(all="ignore"):
+            while self.tick < tick:
+                self._step()
+
+    def run_iterations(self, count: int, *, progress: Callable[[int], None] | None = None,
+                       should_stop: Callable[[], bool] | None = None, chunk: int = 256) -> Anomaly | None:
+        """Run whole iterations at full speed (the fast path); stop at an anomaly or when asked.
+
+        Ends at the start of the iteration after the last one run (or at the end of the replay).
+        At an anomaly it stands on the step that produced it, with everything inspectable.
+        """
+        self.anomaly = None
+        S = self.per_iteration
+        if self.tick % S:
+            self.run_iteration()
+            count -= 1
+            if self.anomaly is not None:
+                return self.anomaly
+        it = self.tick // S + 1                 # the next iteration to run
+        last = min(self.steps, it + count - 1)
+        while it <= last:
+            n = min(chunk, last - it + 1)
+            bad = self.history.advance(it, n)
+            if bad is not None:
+                self.seek((bad - 1) * S)
+                self._run_until(bad * S)
+                return self.anomaly
+            it += n
+            if progress is not None:
+                progress(it - 1)
+            if should_stop is not None and should_stop():
+                break
+        self.seek(min((it - 1) * S, self.total_ticks))
+        return None
+
+    # ------------------------------------------------------------------ internals
+    def _run_until(self, end: int) -> list[Event]:
+        events = []
+        end = min(end, self.total_ticks)
+        with np.errstate(all="ignore"):
+            while self.tick < end:
+                ev = self._step()
+                events.append(ev)
+                if ev.anomaly is not None:
+                    break
+        return events
+
+    def _enter_iteration(self, iteration: int, params: dict[int, np.ndarray]) -> None:
+        n = len(self.program.nodes)
+        self._vals: list[np.ndarray | None] = [None] * n
+        self._grads: list[np.ndarray | None] = [None] * n
+        self._received = [0] * n
+        self._contribs: list[list[Contribution]] = [[] for _ in range(n)]
+        self._updated: set[int] = set()
+        self._undo = []
+        for i, v in self.leaves_for(iteration).items():
+            self._vals[i] = v
+        self._start_params = dict(params)
+        self._params = dict(params)
+        for i, v in params.items():
+            self._vals[i] = v
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        for i in self.program.ops:
+            node = self.program.nodes[i]
+            if node.op.name == "cross_entropy":
+                logits, targets = (self.program.nodes[j] for j in node.inputs)
+                if targets.is_leaf and self._vals[targets.id] is not None and self._vals[logits.id] is None:
+                    why = check_class_indices(np.empty(logits.shape), self._vals[targets.id])
+                    if why:
+                        raise ScenarioError(f"{why} (node {node.name!r}, targets {targets.name!r})",
+                                            file=str(self.scenario.path or "<scenario>"), table="graph",
+                                            key=node.group)
+
+    def _step(self) -> Event:
+        c = self.cursor
+        tick = self.tick
+        p = self.program
+        if c.phase is Phase.FORWARD:
+            ev = self._forward(p.nodes[p.ops[c.index]], c, tick)
+        elif c.phase is Phase.BACKWARD:
+            ev = self._seed(c, tick) if c.index == 0 else self._backward(p.nodes[p.backward[c.index - 1]], c, tick)
+        else:
+            ev = self._update(p.nodes[p.params[c.index]], c, tick)
+        self.tick = tick + 1
+        if ev.anomaly is not None and self.anomaly is None:
+            self.anomaly = ev.anomaly
+            self._anomaly_tick = tick
+        if self.tick % self.per_iteration == 0 and self.tick < self.total_ticks:
+            it = self.tick // self.per_iteration + 1
+            self.history.record_start(it, self._params)
+            self._enter_iteration(it, self._params)
+        return ev
+
+    def _forward(self, node, c: Cursor, tick: int) -> Event:
+        out = kernels.forward(node, self._vals)
+        self._vals[node.id] = out
+        self._undo.append(("forward", node.id))
+        anomaly = None
+        if not kernels.finite(out) and all(kernels.finite(self._vals[j]) for j in node.inputs):
+            anomaly = kernels.forward_anomaly(self.program, node, self._vals, out, c.iteration)
+        if node.id == self.program.loss:
+            self.history.record_loss(c.iteration, float(out))
+        return Event(tick, c.iteration, c.phase, c.index, "forward", node.id, (node.id,), anomaly)
+
+    def _seed(self, c: Cursor, tick: int) -> Event:
+        loss = self.program.loss
+        self._undo.append(("seed", loss))
+        self._grads[loss] = np.ones(())
+        self._received[loss] = 1
+        return Event(tick, c.iteration, c.phase, 0, "seed", loss, (loss,))
+
+    def _backward(self, node, c: Cursor, tick: int) -> Event:
+        g = self._grads[node.id]
+        writes = []
+        saved = []
+        anomaly = None
+        p = self.program
+        limit = self.scenario.grad_norm_limit
+        for pos, j in enumerate(node.inputs):
+            if not (p.needs_grad[j] and node.op.differentiable[pos]):
+                continue
+            target = p.nodes[j]
+            raw = kernels.vjp(node, pos, g, self._vals)
+            contribution = unbroadcast(np.asarray(raw, dtype=np.float64), target.shape)
+            saved.append((j, self._grads[j]))
+            self._grads[j] = accumulate(self._grads[j], contribution, target.shape)
+            self._received[j] += 1
+            self._contribs[j].append(Contribution(node.id, pos, contribution))
+            writes.append(j)
+            if anomaly is None and not kernels.finite(contribution) and kernels.finite(g) and \
+                    all(kernels.finite(self._vals[k]) for k in node.inputs):
+                anomaly = kernels.backward_anomaly(p, node, pos, g, self._vals, contribution, c.iteration)
+            if anomaly is None and limit is not None and target.kind == "param" and \
+                    self._received[j] == p.expected[j] and np.linalg.norm(self._grads[j]) > limit:
+                anomaly = kernels.grad_norm_anomaly(target, self._grads[j], limit, c.iteration)
+        self._undo.append(("backward", saved))
+        return Event(tick, c.iteration, c.phase, c.index, "backward", node.id, tuple(writes), anomaly)
+
+    def _update(self, node, c: Cursor, tick: int) -> Event:
+        w = self._params[node.id]
+        g = self._grads[node.id]
+        eta = self.eta_at(c.iteration)
+        new = kernels.update(w, g, eta) if g is not None else w
+        self._undo.append(("update", node.id, w))
+        self._params[node.id] = new
+        self._updated.add(node.id)
+        anomaly = None
+        if g is not None and not kernels.finite(new) and kernels.finite(w) and kernels.finite(g):
+            anomaly = kernels.update_anomaly(node, w, g, eta, new, c.iteration)
+        return Event(tick, c.iteration, c.phase, c.index, "update", node.id, (node.id,), anomaly)
+
+    def _undo_one(self) -> None:
+        rec = self._undo.pop()
+        kind = rec[0]
+        if kind == "forward":
+            self._vals[rec[1]] = None
+        elif kind == "seed":
+            self._grads[rec[1]] = None
+            self._received[rec[1]] = 0
+        elif kind == "backward":
+            for j, old in reversed(rec[1]):
+                self._grads[j] = old
+                self._received[j] -= 1
+                self._contribs[j].pop()
+        else:
+            self._params[rec[1]] = rec[2]
+            self._updated.discard(rec[1])
+        self.tick -= 1
+        if self.anomaly is not None and self.tick <= self._anomaly_tick:
+            self.anomaly = None
