@@ -1,0 +1,273 @@
+"""The `gradstep` command. Headless subcommands never import textual; only the TUI does.
+
+Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ScenarioError
+
+COMMANDS = ("run", "check", "trace", "dot")
+
+
+def bundled_dir() -> Path:
+    """The folder of bundled scenarios, from the source tree or an installed wheel."""
+    import scenarios
+    return Path(scenarios.__file__).resolve().parent
+
+
+def default_scenario() -> Path:
+    return bundled_dir() / "two_layer.toml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return _headless(argv)
+        return _tui(argv)
+    except ScenarioError as e:
+        print(f"gradstep: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gradstep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _tui(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gradstep",
+        description="A terminal step-debugger for backpropagation. With no command, opens the TUI.",
+        epilog="commands (headless): run, check, trace, dot; see `gradstep COMMAND --help`")
+    parser.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled two-layer net)")
+    parser.add_argument("--version", action="version", version="gradstep 0.1.0")
+    args = parser.parse_args(argv)
+    path = Path(args.scenario) if args.scenario else default_scenario()
+    if not path.exists():
+        print(f"gradstep: {path}: no such scenario file", file=sys.stderr)
+        return 2
+    from tui.app import run_app      # textual is imported only here
+    return run_app(path)
+
+
+def _headless(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="gradstep", description="Headless commands.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="replay training and print the loss")
+    run.add_argument("scenario")
+    run.add_argument("--steps", type=_positive_int, help="training iterations (default: the scenario's)")
+    run.add_argument("--lr", type=_eta, help="learning rate η (default: the scenario's)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    check = sub.add_parser("check", help="gradient check of every param and value")
+    check.add_argument("scenario")
+    check.add_argument("--json", action="store_true")
+    trace = sub.add_parser("trace", help="JSON Lines, one per stepper event")
+    trace.add_argument("scenario")
+    trace.add_argument("--steps", type=_positive_int)
+    dot = sub.add_parser("dot", help="the graph as Graphviz DOT")
+    dot.add_argument("scenario")
+    args = parser.parse_args(argv)
+    from .scenario import load_scenario
+    scenario = load_scenario(args.scenario)
+    return {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "dot": cmd_dot}[args.command](scenario, args)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    from .limits import MAX_STEPS
+    if not 1 <= n <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_STEPS:,}")
+    return n
+
+
+def _eta(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError("must be a finite number ≥ 0")
+    return v
+
+
+def _tolist(a):
+    a = np.asarray(a, dtype=np.float64)
+    return a.tolist() if a.ndim else float(a)
+
+
+def _json_safe(obj):
+    """JSON has no nan or inf: they are written as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    return obj
+
+
+class _Progress:
+    """A progress bar on stderr, shown only on a terminal for a long run."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.on = sys.stderr.isatty() and total >= 2000
+
+    def __call__(self, done: int) -> None:
+        if self.on:
+            width = 30
+            k = int(width * done / self.total)
+            sys.stderr.write(f"\r[{'#' * k}{'.' * (width - k)}] {done:,}/{self.total:,}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.flush()
+
+
+def cmd_run(scenario, args) -> int:
+    from .stepper import Stepper
+    st = Stepper(scenario, steps=args.steps, learning_rate=args.lr)
+    progress = _Progress(st.steps)
+    anomaly = st.run_iterations(st.steps - 1, progress=progress)
+    progress.close()
+    if anomaly is None:
+        st.run_iteration()          # the last iteration node by node, to keep every gradient
+        anomaly = st.anomaly
+    p = st.program
+    losses = st.losses
+    if anomaly is not None:
+        print(f"gradstep: numeric anomaly: {anomaly.message}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(_json_safe({"scenario": scenario.title, "steps": len(losses),
+                                         "loss": losses.tolist(), "anomaly": anomaly.message})))
+        return 1
+    if args.json:
+        values = {n.key: _tolist(st.value(n.id)) for n in p.nodes if n.key is not None}
+        grads = {p.nodes[i].name: _tolist(st.grad(i) if st.grad(i) is not None else np.zeros(p.nodes[i].shape))
+                 for i in p.params + p.values + p.data}
+        params = {p.nodes[i].name: _tolist(st.param(i)) for i in p.params}
+        out = {"scenario": scenario.title, "steps": st.steps, "loss": losses.tolist(),
+               "values": values, "grads": grads, "params": params}
+        print(json.dumps(_json_safe(out)))
+        return 0
+    print(f"{scenario.title}: {st.steps:,} iteration{'s' if st.steps > 1 else ''}, η = {st.eta_at(1):g}")
+    print(f"{'iteration':>10}  {'loss':>14}")
+    for i in _milestones(len(losses)):
+        print(f"{i:>10}  {losses[i - 1]:>14.8g}")
+    if p.params:
+        from .display import summary
+        print("params after training:")
+        for i in p.params:
+            print(f"  {p.nodes[i].name}: {summary(st.param(i))}")
+    return 0
+
+
+def _milestones(n: int) -> list[int]:
+    if n <= 10:
+        return list(range(1, n + 1))
+    return sorted({1, *[max(1, round(n * k / 10)) for k in range(1, 11)]})
+
+
+def cmd_check(scenario, args) -> int:
+    from .gradcheck import ATOL, EPS, RTOL, gradcheck
+    leaves = scenario.leaves_for(1)
+    report = gradcheck(scenario.program, leaves)
+    if args.json:
+        print(json.dumps(_json_safe({
+            "scenario": scenario.title, "passed": report.passed, "eps": EPS, "atol": ATOL, "rtol": RTOL,
+            "leaves": [{"name": c.name, "kind": c.kind, "checked": c.checked, "size": c.size,
+                        "max_abs_error": c.max_abs_error, "max_rel_error": c.max_rel_error, "passed": c.passed}
+                       for c in report.leaves],
+            "warnings": report.warnings})))
+    else:
+        print(f"{scenario.title}: gradient check, central differences eps={EPS:g}, "
+              f"pass if |a-n| <= {ATOL:g} + {RTOL:g}|n|")
+        print(f"{'name':<12} {'kind':<6} {'checked':>9} {'max rel error':>14}  result")
+        for c in report.leaves:
+            checked = f"{c.checked}/{c.size}"
+            print(f"{c.name:<12} {c.kind:<6} {checked:>9} {c.max_rel_error:>14.3e}  {'ok' if c.passed else 'FAIL'}")
+        for w in report.warnings:
+            print(f"warning: {w}")
+    return 0 if report.passed else 1
+
+
+def trace_record(st, ev) -> dict:
+    """One stepper event as a JSON-ready dict, with a digest of exactly what the step wrote."""
+    p = st.program
+    node = p.nodes[ev.node]
+    rec = {"tick": ev.tick, "iteration": ev.iteration, "phase": ev.phase.value, "index": ev.index,
+           "kind": ev.kind, "node": node.name, "op": node.op.name if node.op else node.kind}
+    written = {}
+    for i in ev.writes:
+        if ev.kind == "forward":
+            arr = st.value(i)
+        elif ev.kind == "update":
+            arr = st.param(i)
+        else:
+            arr = st.grad(i)
+        written[p.nodes[i].name] = _digest(arr)
+    rec["writes"] = written
+    if ev.anomaly is not None:
+        rec["anomaly"] = ev.anomaly.message
+    return rec
+
+
+def _digest(a) -> dict:
+    a = np.array(a, dtype=np.float64, order="C")
+    d = {"shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()[:16]}
+    if a.size <= 8:
+        d["value"] = _tolist(a)
+    else:
+        d["sum"] = float(a.sum())
+    return d
+
+
+def cmd_trace(scenario, args) -> int:
+    from .stepper import Stepper
+    st = Stepper(scenario, steps=args.steps)
+    out = sys.stdout
+    while not st.at_end:
+        ev = st.step()
+        out.write(json.dumps(_json_safe(trace_record(st, ev))) + "\n")
+        if ev.anomaly is not None:
+            print(f"gradstep: numeric anomaly: {ev.anomaly.message}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_dot(scenario, args) -> int:
+    p = scenario.program
+    lines = ["digraph gradstep {", "  rankdir=BT;", '  node [fontname="monospace"];']
+    style = {"param": 'shape=box, style=filled, fillcolor="#ffe9a8"', "value": "shape=box",
+             "data": 'shape=box, style=dashed', "const": "shape=plaintext", "op": "shape=ellipse"}
+    from .shapes import fmt
+    for n in p.nodes:
+        label = f"{n.name}\\n{n.text if n.op else n.kind} {fmt(n.shape)}"
+        extra = ", penwidth=2" if n.id == p.loss else ""
+        lines.append(f'  n{n.id} [label="{_dot_escape(label)}", {style[n.kind]}{extra}];')
+    for n in p.nodes:
+        for j in n.inputs:
+            lines.append(f"  n{j} -> n{n.id};")
+    lines.append("}")
+    print("\n".join(lines))
+    return 0
+
+
+def _dot_escape(s: str) -> str:
+    return s.replace('"', '\\"')

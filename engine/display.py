@@ -1,0 +1,59 @@
+"""The one place that formats tensors for people: numbers, summaries and shapes."""
+from __future__ import annotations
+
+import numpy as np
+
+from .shapes import fmt as fmt_shape
+
+__all__ = ["fmt_num", "fmt_shape", "format_tensor", "summary", "stats"]
+
+
+def fmt_num(x: float, digits: int = 4) -> str:
+    """A number in at most `digits` significant digits: 0.628, -4.103, 1.2e-07, nan."""
+    x = float(x)
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    s = f"{x:.{digits}g}"
+    return s
+
+
+def stats(a: np.ndarray) -> dict[str, float]:
+    """min, max, mean and L2 norm (over the finite entries) and the count of non-finite ones."""
+    a = np.asarray(a, dtype=np.float64)
+    fin = a[np.isfinite(a)] if a.size else a
+    out = {"min": float(fin.min()) if fin.size else float("nan"),
+           "max": float(fin.max()) if fin.size else float("nan"),
+           "mean": float(fin.mean()) if fin.size else float("nan"),
+           "norm": float(np.linalg.norm(fin)) if fin.size else float("nan"),
+           "nonfinite": int(a.size - fin.size)}
+    return out
+
+
+def summary(a: np.ndarray, digits: int = 3) -> str:
+    """'(10, 100) min -2.1 max 2.3 mean 0.01 norm 9.9', the way pudb shows an ndarray."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return fmt_num(a, digits + 1)
+    s = stats(a)
+    text = (f"{fmt_shape(a.shape)} min {fmt_num(s['min'], digits)} max {fmt_num(s['max'], digits)} "
+            f"mean {fmt_num(s['mean'], digits)} norm {fmt_num(s['norm'], digits)}")
+    if s["nonfinite"]:
+        text += f" ({s['nonfinite']} non-finite)"
+    return text
+
+
+def format_tensor(a: np.ndarray, digits: int = 4, max_elements: int = 64) -> str:
+    """Small tensors as numbers ([1, 2; 3, 4] style rows), large ones as a summary."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return fmt_num(a, digits)
+    if a.size > max_elements or a.ndim > 2:
+        return summary(a)
+    if a.ndim == 1:
+        return "[" + ", ".join(fmt_num(v, digits) for v in a) + "]"
+    rows = ["[" + ", ".join(fmt_num(v, digits) for v in row) + "]" for row in a]
+    return "[" + ",\n ".join(rows) + "]"
