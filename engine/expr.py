@@ -6,8 +6,9 @@ takes the scenario key's name; inner nodes are named by their own expression tex
 from __future__ import annotations
 
 import ast
+import difflib
 import math
-from typing import Protocol
+from typing import Collection, Protocol
 
 from . import limits
 from .errors import ScenarioError
@@ -40,8 +41,11 @@ class Builder(Protocol):
     def op(self, op_name: str, inputs: list[int], attrs: dict, text: str) -> int: ...
 
 
-def parse(text: str, builder: Builder, *, key: str) -> int:
-    """Parse one [graph] expression into program nodes; return the id of its final node."""
+def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ()) -> int:
+    """Parse one [graph] expression into program nodes; return the id of its final node.
+
+    ``later`` holds the [graph] keys defined below this one, to explain a name used too early.
+    """
     if not isinstance(text, str):
         raise ScenarioError(f"an expression must be a string in quotes, got {type(text).__name__}",
                             table="graph", key=key)
@@ -52,15 +56,21 @@ def parse(text: str, builder: Builder, *, key: str) -> int:
         raise ScenarioError("the expression is empty", table="graph", key=key)
     depth = _bracket_depth(text)
     if depth > limits.MAX_EXPRESSION_DEPTH:
-        raise ScenarioError(f"the expression nests {depth} levels deep; the limit is "
-                            f"{limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
+        raise ScenarioError(f"the expression nests {depth} brackets deep; the limit "
+                            f"(MAX_EXPRESSION_DEPTH) is {limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
+    if "\x00" in text:
+        raise ScenarioError("the expression contains a NUL character", table="graph", key=key)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        raise ScenarioError(f"cannot parse expression {text!r}: {e.msg}", table="graph", key=key) from None
-    except (RecursionError, MemoryError, ValueError) as e:
-        raise ScenarioError(f"cannot parse expression: {type(e).__name__}", table="graph", key=key) from None
-    return _Walker(text.strip(), builder, key).node(tree.body, 0)
+        raise ScenarioError(f"cannot read the expression {_clip(text)!r}: {e.msg}"
+                            + (f" at column {e.offset}" if e.offset else ""), table="graph", key=key) from None
+    except (RecursionError, MemoryError) as e:
+        raise ScenarioError(f"the expression is too complex to read; split it into several [graph] keys",
+                            table="graph", key=key) from None
+    except ValueError as e:
+        raise ScenarioError(f"cannot read the expression: {e}", table="graph", key=key) from None
+    return _Walker(text.strip(), builder, key, later).node(tree.body, 0)
 
 
 def _bracket_depth(text: str) -> int:
@@ -74,22 +84,29 @@ def _bracket_depth(text: str) -> int:
     return best
 
 
+def _clip(text: str, width: int = 60) -> str:
+    """Long expression text shortened for a message."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 class _Walker:
-    def __init__(self, text: str, builder: Builder, key: str):
+    def __init__(self, text: str, builder: Builder, key: str, later: Collection[str] = ()):
         self.text = text
         self.b = builder
         self.key = key
+        self.later = set(later)
 
     def fail(self, problem: str) -> ScenarioError:
         return ScenarioError(problem, table="graph", key=self.key)
 
     def source(self, node: ast.AST) -> str:
         seg = ast.get_source_segment(self.text, node)
-        return seg if seg is not None else ast.unparse(node)
+        return _clip(seg if seg is not None else "?")
 
     def node(self, n: ast.AST, depth: int) -> int:
         if depth > limits.MAX_EXPRESSION_DEPTH:
-            raise self.fail(f"the expression nests more than {limits.MAX_EXPRESSION_DEPTH} levels deep")
+            raise self.fail(f"the expression nests more than {limits.MAX_EXPRESSION_DEPTH} operations deep "
+                            f"(the limit MAX_EXPRESSION_DEPTH); split it into several [graph] keys")
         d = depth + 1
         if isinstance(n, ast.Name):
             return self.name(n.id)
@@ -117,8 +134,11 @@ class _Walker:
             raise self.fail(f"{self.source(n)!r} uses attribute access; only .T (transpose) is allowed")
         if isinstance(n, ast.Call):
             return self.call(n, d)
+        raise self.forbidden(n)
+
+    def forbidden(self, n: ast.AST) -> ScenarioError:
         what = _FORBIDDEN.get(type(n), f"{type(n).__name__} syntax")
-        raise self.fail(f"{self.source(n)!r} uses {what}, which scenarios do not allow")
+        return self.fail(f"{self.source(n)!r} uses {what}, which scenarios do not allow")
 
     def name(self, ident: str) -> int:
         if ident.startswith("__"):
@@ -127,7 +147,15 @@ class _Walker:
         if found is None:
             if ident in REGISTRY:
                 raise self.fail(f"{ident!r} is an op; call it like {ident}(...)")
-            raise self.fail(f"unknown name {ident!r}: define it in [values], [params], [data] "
+            if ident == self.key:
+                raise self.fail(f"{ident!r} is used in its own definition; a node cannot depend on itself")
+            if ident in self.later:
+                raise self.fail(f"{ident!r} is used before it is defined: [graph] runs top to bottom, "
+                                f"so move {ident} above {self.key}")
+            known = getattr(self.b, "names", {})
+            close = difflib.get_close_matches(ident, list(known), n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(f"unknown name {ident!r}{hint}: define it in [values], [params], [data] "
                             f"or earlier in [graph]")
         return found
 
@@ -155,19 +183,30 @@ class _Walker:
         return sign * self.number(n)
 
     def call(self, n: ast.Call, d: int) -> int:
-        if not isinstance(n.func, ast.Name):
+        f = n.func
+        if isinstance(f, ast.Attribute):
+            raise self.fail(f"{self.source(f)!r} uses attribute access; only .T (transpose) is allowed, "
+                            f"and only registered ops can be called")
+        if not isinstance(f, ast.Name):
+            if type(f) in _FORBIDDEN:
+                raise self.forbidden(f)
             raise self.fail(f"{self.source(n)!r}: only registered ops can be called, by name")
-        op = REGISTRY.get(n.func.id)
+        if f.id.startswith("__"):
+            raise self.fail(f"names starting with '__' (like {f.id!r}) are not allowed")
+        op = REGISTRY.get(f.id)
         if op is None or op.symbol is not None or op.name in _NOT_CALLABLE:
-            known = ", ".join(sorted(k for k, o in REGISTRY.items() if o.symbol is None
-                                     and k not in _NOT_CALLABLE))
-            raise self.fail(f"unknown op {n.func.id!r}; the ops are: {known}")
+            ops = sorted(k for k, o in REGISTRY.items() if o.symbol is None and k not in _NOT_CALLABLE)
+            close = difflib.get_close_matches(f.id, ops, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(f"unknown op {f.id!r}{hint}; the ops are: {', '.join(ops)}")
         if len(n.args) != op.arity:
             raise self.fail(f"{op.name} takes {op.arity} input{'s' if op.arity > 1 else ''}, "
                             f"got {len(n.args)} in {self.source(n)!r}")
         attrs = {}
         for kw in n.keywords:
-            if kw.arg is None or kw.arg not in op.attrs:
+            if kw.arg is None:
+                raise self.fail(f"{self.source(n)!r}: ** arguments are not allowed; write axis=... by name")
+            if kw.arg not in op.attrs:
                 allowed = ", ".join(op.attrs) or "none"
                 raise self.fail(f"{op.name} has no keyword {kw.arg!r} (allowed: {allowed})")
             attrs[kw.arg] = self.attr(kw.value, kw.arg)

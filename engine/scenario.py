@@ -4,6 +4,7 @@ Every problem raises ScenarioError naming the file, the table and key, and the l
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -16,7 +17,7 @@ import numpy as np
 from . import expr, limits
 from .data import DataSet, load_data
 from .errors import ScenarioError
-from .ops import REGISTRY
+from .ops import REGISTRY, check_class_indices
 from .program import Program, ProgramBuilder
 from .shapes import fmt
 
@@ -94,21 +95,21 @@ class _Loader:
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as e:
-            m = re.search(r"line (\d+)", str(e))
-            raise ScenarioError(f"this is not valid TOML: {e}", line=int(m.group(1)) if m else None) from None
+            raise toml_error(self.text, str(e)) from None
         for table in doc:
             if table not in TABLES:
-                raise ScenarioError(f"unknown table [{table}]; the tables are "
+                raise ScenarioError(f"unknown table [{table}]{_did_you_mean(table, TABLES)}; the tables are "
                                     + ", ".join(f"[{t}]" for t in TABLES), table=table)
-        for table in ("scenario", "graph", "train"):
-            if table not in doc:
-                raise ScenarioError(f"the table [{table}] is missing", table=table)
         for table in TABLES:
             if table in doc and not isinstance(doc[table], dict):
                 raise ScenarioError(f"[{table}] must be a table, got {_type(doc[table])}", table=table)
+        if "scenario" in doc:       # first, so 'graph = ...' written under [scenario] is named as such
+            _only(doc["scenario"], "scenario", ("title", "description", "seed"))
+        for table in ("scenario", "graph", "train"):
+            if table not in doc:
+                raise ScenarioError(f"the table [{table}] is missing", table=table)
 
         meta = doc["scenario"]
-        _only(meta, "scenario", ("title", "description", "seed"))
         title = _get(meta, "scenario", "title", str)
         description = _get(meta, "scenario", "description", str, "")
         seed = _get(meta, "scenario", "seed", int, 0)
@@ -138,12 +139,17 @@ class _Loader:
         graph = doc["graph"]
         if not graph:
             raise ScenarioError("[graph] is empty: define at least one node", table="graph")
-        for key, text in graph.items():
+        keys = list(graph)
+        for k, (key, text) in enumerate(graph.items()):
             self.check_name(b, "graph", key)
             b.group = key
-            node = expr.parse(text, b, key=key)
-            b.name_node(node, key)
+            try:
+                node = expr.parse(text, b, key=key, later=keys[k + 1:])
+                b.name_node(node, key)
+            except ScenarioError as e:
+                raise e.located(table="graph", key=key) from None
         b.group = None
+        _check_class_indices(b, initial, data)
         for node in b.nodes:
             if node.kind == "const":
                 initial[node.id] = np.asarray(node.attrs["value"], dtype=np.float64)
@@ -152,8 +158,12 @@ class _Loader:
         _only(train, "train", TRAIN_KEYS)
         loss_name = _get(train, "train", "loss", str)
         loss = b.lookup(loss_name)
-        if loss is None or b.nodes[loss].kind != "op":
-            raise ScenarioError(f"loss = {loss_name!r} must name a node defined in [graph]", table="train", key="loss")
+        if loss is None:
+            raise ScenarioError(f"loss = {loss_name!r} names no node{_did_you_mean(loss_name, list(graph))}; "
+                                f"it must name a key of [graph]", table="train", key="loss")
+        if b.nodes[loss].kind != "op":
+            raise ScenarioError(f"loss = {loss_name!r} names a {b.nodes[loss].kind}; it must name a key of "
+                                f"[graph], computed from the params", table="train", key="loss")
         if b.nodes[loss].shape != ():
             raise ScenarioError(f"the loss {loss_name!r} must be a scalar, but its shape is "
                                 f"{fmt(b.nodes[loss].shape)}; wrap it in sum(...) or mean(...)",
@@ -182,8 +192,11 @@ class _Loader:
             raise ScenarioError(f"names starting with '__' are not allowed", table=table, key=name)
         if name in REGISTRY or name in ("T",):
             raise ScenarioError(f"{name!r} is the name of an op; pick another name", table=table, key=name)
-        if b.lookup(name) is not None:
-            raise ScenarioError(f"{name!r} is defined twice", table=table, key=name)
+        first = b.lookup(name)
+        if first is not None:
+            where = _KIND_TABLE.get(b.nodes[first].kind, "graph")
+            raise ScenarioError(f"{name!r} is defined twice: it is already defined in [{where}]; "
+                                f"every name must be unique", table=table, key=name)
 
     def tensor(self, spec, table: str, name: str, seed: int) -> np.ndarray:
         """A literal (number or nested lists) or an init table, as float64."""
@@ -209,6 +222,8 @@ def _literal_shape(spec, table, key, depth) -> tuple[int, ...]:
     if isinstance(spec, bool) or isinstance(spec, str) or isinstance(spec, dict) or \
             not isinstance(spec, (int, float, list)):
         raise ScenarioError(f"expected a number or a list of numbers, got {_type(spec)}", table=table, key=key)
+    if isinstance(spec, int) and abs(spec) > _FLOAT_MAX:
+        raise ScenarioError(f"the number {_clip(str(spec))} is too large for a float64", table=table, key=key)
     if isinstance(spec, (int, float)):
         return ()
     if depth >= limits.MAX_AXES:
@@ -252,6 +267,40 @@ def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
     return np.ones(tuple(shape)) * scale
 
 
+_KIND_TABLE = {"value": "values", "param": "params", "data": "data", "op": "graph"}
+
+
+def _check_class_indices(b: ProgramBuilder, initial: dict[int, np.ndarray], data: DataSet | None) -> None:
+    """cross_entropy's class indices, checked against the number of classes before anything runs."""
+    for node in b.nodes:
+        if node.op is None or node.op.name != "cross_entropy":
+            continue
+        logits, targets = (b.nodes[j] for j in node.inputs)
+        if targets.shape == logits.shape:
+            continue            # probabilities, not class indices
+        source = targets
+        while source.op is not None and source.op.name == "identity":
+            source = b.nodes[source.inputs[0]]
+        if source.op is not None:
+            raise ScenarioError(f"{node.name!r}: the class indices {targets.name!r} must come straight from "
+                                f"[values] or [data], not be computed, so they can be checked before the run",
+                                table="graph", key=node.group)
+        if source.kind == "data":
+            arr, where = data.columns[source.name], f"the data column {source.name!r}"
+        else:
+            arr, where = initial[source.id], repr(source.name)
+        why = check_class_indices(np.empty(logits.shape), arr)
+        if why:
+            raise ScenarioError(f"{node.name!r}: {why} (in {where}); there are {logits.shape[-1]} classes, "
+                                f"numbered from 0", table="graph", key=node.group)
+
+
+def _did_you_mean(word: str, choices) -> str:
+    """" (did you mean 'scale'?)" for a likely typo, or nothing."""
+    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _type(v) -> str:
     return {bool: "true/false", str: "a string", dict: "a table", list: "a list", int: "a whole number",
             float: "a number"}.get(type(v), type(v).__name__)
@@ -260,9 +309,9 @@ def _type(v) -> str:
 def _only(spec: dict, table: str, allowed: tuple[str, ...], key: str | None = None) -> None:
     for k in spec:
         if k not in allowed:
-            where = f"in {key} " if key else ""
-            raise ScenarioError(f"unknown key {k!r} {where}(allowed: {', '.join(allowed)})", table=table,
-                                key=key or k)
+            where = f" in {key}" if key else ""
+            raise ScenarioError(f"unknown key {k!r}{where}{_did_you_mean(k, allowed)} "
+                                f"(allowed: {', '.join(allowed)})", table=table, key=key or k)
 
 
 _MISSING = object()
@@ -277,6 +326,9 @@ def _get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: s
     v = spec[name]
     ok = isinstance(v, kind) and not isinstance(v, bool)
     if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        if abs(v) > _FLOAT_MAX:
+            raise ScenarioError(f"{name} = {_clip(str(v))} is too large for a float64", table=table,
+                                key=key or name)
         v, ok = float(v), True
     if not ok:
         want = {str: "a string", int: "a whole number", float: "a number"}[kind]
@@ -284,20 +336,98 @@ def _get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: s
     return v
 
 
+_FLOAT_MAX = 1.7976931348623157e308
+_HEADER = re.compile(r"""^\[\[?\s*(["']?)([^"'\].]+)\1\s*(?:\.\s*(["']?)([^"'\].]+)\3\s*)?[].]""")
+_KEY = re.compile(r"""^(["']?)([^"'=\s.]+)\1\s*[=.]""")
+
+
+def _headers(lines: list[str]):
+    """(line number, table, sub-key or None) for every [table] or [table.key] header."""
+    for no, line in enumerate(lines, 1):
+        m = _HEADER.match(line.strip())
+        if m:
+            yield no, m.group(2).strip(), (m.group(4).strip() if m.group(4) else None)
+
+
 def _find_line(text: str, table: str | None, key: str | None) -> int | None:
-    """The line where [table] key = ... is written, found by scanning the text."""
+    """The line where [table] key = ... (or [table.key]) is written, found by scanning the text."""
     if table is None:
         return None
-    current = None
+    lines = text.splitlines()
+    starts = list(_headers(lines)) + [(len(lines) + 1, None, None)]
+    if not any(t == table for _, t, _ in starts):
+        # Not a [table] header: maybe written as 'table = ...' before the first header.
+        for no in range(1, starts[0][0]):
+            m = _KEY.match(lines[no - 1].strip())
+            if m and m.group(2) == table:
+                return no
+        return None
     header = None
-    for no, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        m = re.match(r"^\[\s*([A-Za-z0-9_\-]+)\s*\]", s)
-        if m:
-            current = m.group(1)
-            if current == table:
-                header = no
+    for (no, t, sub), (end, _, _) in zip(starts, starts[1:]):
+        if t != table:
             continue
-        if current == table and key is not None and re.match(rf"^\"?{re.escape(key)}\"?\s*=", s):
+        if header is None:
+            header = no
+        if key is None:
             return no
+        if sub == key:
+            return no
+        if sub is None:
+            for k in range(no, end - 1):
+                m = _KEY.match(lines[k].strip())
+                if m and m.group(2) == key:
+                    return k + 1
     return header
+
+
+_TOML_PROBLEMS = {
+    "Invalid value": "the value after '=' is missing or not valid TOML (text needs quotes, "
+                     "like \"relu(x)\"; lists need their closing ])",
+    "Cannot overwrite a value": "this key is defined twice; every name must be unique",
+    "Invalid statement": "this line is not a 'key = value' pair or a [table] header",
+    "Unclosed array": "a list is missing its closing ]",
+    "Unclosed inline table": "a { ... } table is missing its closing } (and must fit on one line)",
+    "Unterminated string": "a string is missing its closing quote",
+    "Expected '=' after a key in a key/value pair": "a key must be followed by '=' and a value",
+    "Invalid initial character for a key part": "a key must start with a letter, a digit, _ or -",
+}
+
+
+def toml_error(text: str, raw: str) -> ScenarioError:
+    """A tomllib error in a newcomer's words, with the table, key and line it points at."""
+    m = re.search(r"\(at line (\d+), column (\d+)\)$", raw)
+    reason = raw[:m.start()].strip() if m else raw
+    line = int(m.group(1)) if m else None
+    problem = _TOML_PROBLEMS.get(reason)
+    if reason in ("Illegal character '\\n'", "Illegal character '\\r'"):
+        problem = ("a string is missing its closing quote (a string in quotes must end on its own line; "
+                   "use triple quotes \"\"\" for text over several lines)")
+    if problem is None:
+        problem = reason[0].lower() + reason[1:] if reason else "the file is not valid TOML"
+    if reason.startswith("Cannot declare") or reason.startswith("Cannot redefine"):
+        problem = "this table is declared twice; write each [table] once"
+    table = key = None
+    lines = text.splitlines()
+    if line is not None and reason in ("Unclosed array", "Unclosed inline table"):
+        # tomllib notices at the next line; the mistake is where the list or table was opened.
+        opener = "[" if reason == "Unclosed array" else "{"
+        for no in range(min(line, len(lines)), 0, -1):
+            k = _KEY.match(lines[no - 1].strip())
+            if k and opener in lines[no - 1].split("=", 1)[-1]:
+                line = no
+                break
+    if line is not None:
+        # A header on the error line counts only when the error is about that header.
+        about_header = reason.startswith(("Cannot declare", "Cannot redefine", "Cannot mutate", "Expected ']"))
+        for no, t, sub in _headers(lines[:line if about_header else line - 1]):
+            table, key = t, sub
+        if 0 < line <= len(lines):
+            k = _KEY.match(lines[line - 1].strip())
+            if k and not lines[line - 1].strip().startswith("["):
+                key = k.group(2)
+    return ScenarioError(f"this is not valid TOML: {problem}", table=table, key=key, line=line)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """Long user text shortened for a message."""
+    return text if len(text) <= width else text[:width - 1] + "…"
