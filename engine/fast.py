@@ -1,31 +1,52 @@
 """The fast path: whole training iterations with no events and no history, for `gradstep run`.
 
-It knows the whole program in advance, so it computes only what the loss and the param
-gradients need. It calls the same kernels in the same order as the Stepper, so the params it
-produces are the Stepper's to the bit (tests check this).
+The engine knows the whole program in advance, so it does what a careful person would do by hand:
+- every node's value and gradient gets a buffer allocated once, and each step writes into it
+  (``out=``), so an iteration allocates nothing;
+- only what the loss and the param gradients need is computed (no gradients for inputs);
+- gradients that are constant (∂E/∂E = 1, then through sum) are computed once, multiplying by a
+  gradient of exact ones is skipped, and an identity VJP (add, sub, identity) aliases its input;
+- each step is a C-level ``functools.partial`` call, so the loop adds almost nothing per node.
+
+Every rewrite gives the same bits as the Stepper's kernels: writing with ``out=`` runs the same
+ufunc loop; ``x * 1.0 == x`` exactly; ``power(a, 1.0) == a`` exactly. Tests compare the params of
+both paths byte for byte.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
 
 from . import kernels
-from .accumulate import accumulate, unbroadcast
+from .accumulate import unbroadcast
 from .scenario import Scenario
 
 
+class _Grad:
+    """Compile-time knowledge of a node's gradient buffer during one backward pass."""
+
+    __slots__ = ("own", "current", "ones", "const")
+
+    def __init__(self, own: np.ndarray):
+        self.own = own          # this node's own buffer
+        self.current = None     # the array holding the gradient so far (own, or an alias)
+        self.ones = False       # known to be exactly ones
+        self.const = False      # known before the run (does not change between iterations)
+
+
 class FastPath:
-    """A program compiled into flat lists for repeated whole iterations."""
+    """A program compiled into flat lists of C-level calls on preallocated buffers."""
 
     def __init__(self, scenario: Scenario):
         p = scenario.program
         self.program = p
+        self.scenario = scenario
         self.limit = scenario.grad_norm_limit
-        self.varies = scenario.data is not None and (scenario.data.batch_size < scenario.data.rows
-                                                     or scenario.data.shuffle)
+        data = scenario.data
+        self.varies = data is not None and (data.batch_size < data.rows or data.shuffle)
         n = len(p.nodes)
-        # Nodes that depend on a param: only their gradients are needed to train.
         on_param = [node.kind == "param" for node in p.nodes]
         for i in p.ops:
             on_param[i] = any(on_param[j] for j in p.nodes[i].inputs)
@@ -35,61 +56,221 @@ class FastPath:
             if feeds_loss[i]:
                 for j in p.nodes[i].inputs:
                     feeds_loss[j] = True
-        self.forward_nodes = [p.nodes[i] for i in p.ops if feeds_loss[i]]
-        self.backward = []
+        self.feeds_loss = feeds_loss
+        self.on_param = on_param
+        # One value buffer per node; leaves get theirs filled at the start of a run.
+        self.vals = [np.zeros(node.shape) for node in p.nodes]
+        self.forward_plan = [self._compile_forward(p.nodes[i]) for i in p.ops if feeds_loss[i]]
+        self.backward_plan: list[Callable] = []
+        self.grads: dict[int, _Grad] = {}
+        self._compile_backward()
+        self.update_plan = []
+        self.param_grads = []
+        for i in p.params:
+            g = self.grads.get(i)
+            if g is not None and g.current is not None:
+                self.param_grads.append((i, g.current))
+
+    # ------------------------------------------------------------------ compile: forward
+    def _compile_forward(self, node) -> Callable:
+        v = self.vals
+        ins = [v[j] for j in node.inputs]
+        out = v[node.id]
+        name = node.op.name
+        # A ufunc writing into out= broadcasts its inputs exactly as it would without it.
+        if name in _UFUNC_1:
+            return partial(_UFUNC_1[name], ins[0], out)
+        if name in _UFUNC_2:
+            return partial(_UFUNC_2[name], ins[0], ins[1], out)
+        if name == "relu":
+            # maximum(a, 0.0) against an array of zeros: the same elementwise loop, without
+            # converting the Python scalar on every call (maximum takes out= only by keyword).
+            return partial(np.maximum, ins[0], np.zeros(out.shape), out=out)
+        if name == "pow":
+            return partial(np.power, ins[0], node.attrs["p"], out)
+        if name == "matmul":
+            return partial(np.dot, ins[0], ins[1], out)
+        if name == "sum" and node.attrs.get("axis") is None and not node.attrs.get("keepdims"):
+            return partial(np.add.reduce, ins[0], None, None, out)      # what np.sum calls
+        return partial(_generic_forward, node, ins, out)
+
+    # ------------------------------------------------------------------ compile: backward
+    def _compile_backward(self) -> None:
+        p = self.program
+        v = self.vals
+        grads = self.grads
+
+        def slot(j: int) -> _Grad:
+            if j not in grads:
+                grads[j] = _Grad(np.zeros(p.nodes[j].shape))
+            return grads[j]
+
+        seed = slot(p.loss)
+        seed.current = np.ones(())
+        seed.ones = seed.const = True
+        plan = self.backward_plan
         for i in p.backward:
             node = p.nodes[i]
-            edges = [(pos, j, p.nodes[j].shape) for pos, j in enumerate(node.inputs)
-                     if p.needs_grad[j] and node.op.differentiable[pos] and on_param[j]]
-            if edges and on_param[i]:
-                self.backward.append((node, edges))
-        self.params = list(p.params)
-        self.n = n
+            if not self.on_param[i]:
+                continue
+            g = grads.get(i)
+            if g is None or g.current is None:
+                continue
+            ins = [v[j] for j in node.inputs]
+            out = v[i]
+            for pos, j in enumerate(node.inputs):
+                if not (p.needs_grad[j] and node.op.differentiable[pos] and self.on_param[j]):
+                    continue
+                target = slot(j)
+                shape = p.nodes[j].shape
+                first = target.current is None
+                name = node.op.name
+                identity = (name in ("add", "identity") or (name == "sub" and pos == 0))
+                if identity and g.current.shape == shape:
+                    # The contribution is g itself.
+                    if first:
+                        target.current, target.ones, target.const = g.current, g.ones, g.const
+                    else:
+                        plan.append(partial(np.add, target.current, g.current, target.own))
+                        target.current, target.ones, target.const = target.own, False, False
+                    continue
+                if g.const and first and name in ("sum", "mean"):
+                    # A reduction of a constant gradient is a constant: compute it once.
+                    c = unbroadcast(np.asarray(node.op.vjps[pos](g.current, out, *ins, **node.attrs),
+                                               dtype=np.float64), shape)
+                    target.current = np.array(c, copy=True)
+                    target.const = True
+                    target.ones = bool(np.all(target.current == 1.0))
+                    continue
+                dest = target.own if first else np.zeros(shape)
+                plan.extend(self._contribution(node, pos, g, ins, out, dest, shape))
+                if first:
+                    target.current = target.own
+                else:
+                    plan.append(partial(np.add, target.current, dest, target.own))
+                    target.current = target.own
+                target.ones = target.const = False
 
+    def _contribution(self, node, pos: int, g: _Grad, ins, out, dest: np.ndarray, shape) -> list[Callable]:
+        """Calls that write node's contribution to input pos into dest (already un-broadcast)."""
+        name = node.op.name
+        gc = g.current
+        a = ins[0]
+        same = out.shape == shape
+        if name == "relu" and same:
+            # g * [a > 0], the mask compared against an array of zeros (same values as 0.0).
+            mask = np.zeros(shape, dtype=bool)
+            return [partial(np.greater, a, np.zeros(shape), mask), partial(np.multiply, gc, mask, dest)]
+        if name == "pow" and same and node.attrs["p"] == 2.0 and g.ones:
+            # g * (2 * a**1) with g exactly ones: power(a, 1.0) == a and x * 1.0 == x exactly.
+            return [partial(np.multiply, 2.0, a, dest)]
+        if name == "sub" and pos == 1 and same:
+            return [partial(np.negative, gc, dest)]
+        if name == "mul" and same and gc.shape == shape and ins[1 - pos].shape == shape:
+            return [partial(np.multiply, gc, ins[1 - pos], dest)]
+        if name == "matmul":
+            b = ins[1]
+            if pos == 0 and a.ndim == 2 and b.ndim == 1:
+                return [partial(np.multiply, gc[:, None], b[None, :], dest)]      # g ⊗ b
+            if pos == 1 and a.ndim == 2 and b.ndim == 1:
+                return [partial(np.dot, a.T, gc, dest)]
+            if pos == 0 and a.ndim == 2 and b.ndim == 2:
+                return [partial(np.dot, gc, b.T, dest)]
+            if pos == 1 and a.ndim == 2 and b.ndim == 2:
+                return [partial(np.dot, a.T, gc, dest)]
+        return [partial(_generic_vjp, node, pos, gc, ins, out, dest, shape)]
+
+    # ------------------------------------------------------------------ running
     def run(self, params: dict[int, np.ndarray], first: int, count: int,
-            eta_at: Callable[[int], float], leaves_for: Callable[[int], dict],
-            on_loss: Callable[[int, float], None], leaves_vary: bool = False) -> tuple[dict[int, np.ndarray], int | None]:
-        """Run `count` iterations from `first`; return the new params and the first faulty iteration."""
+            eta_schedule: list[tuple[int, float]], leaves_for: Callable[[int], dict],
+            on_loss: Callable[[int, list[float]], None], leaves_vary: bool = False,
+            ) -> tuple[dict[int, np.ndarray], int | None]:
+        """Run `count` iterations from `first`; return the new params and the first faulty iteration.
+
+        eta_schedule lists (first iteration, eta) in order. on_loss(first, losses) receives the
+        loss of each iteration run, once at the end. A fault is a non-finite loss, a non-finite
+        param, or a gradient norm over the scenario's limit. The params returned are fresh arrays.
+        """
         p = self.program
-        vals: list = [None] * self.n
-        loss_id = p.loss
-        fwd = self.forward_nodes
-        bwd = self.backward
-        limit = self.limit
-        static = not (self.varies or leaves_vary)
-        leaves_start = first
+        vals = self.vals
         for i, v in leaves_for(first).items():
-            vals[i] = v
-        params = dict(params)
+            np.copyto(vals[i], v)
+        for i, w in params.items():
+            np.copyto(vals[i], w)
+        data_nodes = []
+        ds = self.scenario.data
+        if self.varies:
+            data_nodes = [(vals[ds.node_ids[name]], col) for name, col in ds.columns.items()]
+        loss_buf = vals[p.loss]
+        updates = [(vals[i], g, np.zeros(g.shape)) for i, g in self.param_grads]
+        watch = self.limit is not None
+        losses: list[float] = []
+        record = losses.append
+        bad = None
+        end = first + count
+        it = first
         with np.errstate(all="ignore"):
-            for it in range(first, first + count):
-                if not static or it != leaves_start:
-                    for i, v in leaves_for(it).items():
-                        vals[i] = v
-                for i, w in params.items():
-                    vals[i] = w
-                for node in fwd:
-                    vals[node.id] = kernels.forward(node, vals)
-                loss = float(vals[loss_id])
-                on_loss(it, loss)
-                if loss - loss != 0.0:
-                    return params, it
-                grads: list = [None] * self.n
-                grads[loss_id] = np.ones(())
-                for node, edges in bwd:
-                    g = grads[node.id]
-                    for pos, j, shape in edges:
-                        c = unbroadcast(np.asarray(kernels.vjp(node, pos, g, vals), dtype=np.float64), shape)
-                        grads[j] = accumulate(grads[j], c, shape)
-                eta = eta_at(it)
-                for i in self.params:
-                    g = grads[i]
-                    if g is None:
-                        continue
-                    if limit is not None and np.linalg.norm(g) > limit:
-                        return params, it
-                    new = kernels.update(params[i], g, eta)
-                    if not kernels.finite(new):
-                        return params, it
-                    params[i] = new
-        return params, None
+            while it < end and bad is None:
+                # One segment per learning rate: eta is baked into the update calls.
+                eta = _eta_at(eta_schedule, it)
+                seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
+                upd = []
+                eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
+                for w, g, tmp in updates:
+                    upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
+                if watch:
+                    plan, after = self.forward_plan + self.backward_plan, upd
+                else:
+                    plan, after = self.forward_plan + self.backward_plan + upd, []
+                for it in range(it, seg_end):
+                    if leaves_vary:
+                        for i, v in leaves_for(it).items():
+                            if p.nodes[i].kind != "param":
+                                np.copyto(vals[i], v)
+                    elif data_nodes:
+                        rows = ds.rows_for(it)
+                        for buf, col in data_nodes:
+                            np.take(col, rows, 0, buf)
+                    for f in plan:
+                        f()
+                    loss = float(loss_buf)
+                    record(loss)
+                    if loss - loss != 0.0:
+                        bad = it
+                        break
+                    if watch:
+                        if any(np.linalg.norm(g) > self.limit for _, g, _ in updates):
+                            bad = it
+                            break
+                        for f in after:
+                            f()
+                else:
+                    it = seg_end
+            if bad is None and not all(kernels.finite(w) for w, _, _ in updates):
+                # A param went non-finite without spoiling the loss: the caller searches the range.
+                bad = end - 1
+        on_loss(first, losses)
+        return {i: vals[i].copy() for i in params}, bad
+
+
+def _eta_at(schedule: list[tuple[int, float]], iteration: int) -> float:
+    eta = schedule[0][1]
+    for start, value in schedule:
+        if start <= iteration:
+            eta = value
+    return eta
+
+
+_UFUNC_1 = {"exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+            "sqrt": np.sqrt, "abs": np.abs, "neg": np.negative}
+_UFUNC_2 = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+
+
+def _generic_forward(node, ins, out) -> None:
+    out[...] = np.asarray(node.op.forward(*ins, **node.attrs), dtype=np.float64)
+
+
+def _generic_vjp(node, pos, g, ins, out, dest, shape) -> None:
+    raw = node.op.vjps[pos](g, out, *ins, **node.attrs)
+    dest[...] = unbroadcast(np.asarray(raw, dtype=np.float64), shape)
+

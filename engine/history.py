@@ -38,6 +38,11 @@ class History:
         elif iteration <= n:
             self._losses[iteration - 1] = loss
 
+    def record_losses(self, first: int, losses: list[float]) -> None:
+        """The losses of iterations first, first + 1, ... from a fast run."""
+        for k, loss in enumerate(losses):
+            self.record_loss(first + k, loss)
+
     def losses_array(self) -> np.ndarray:
         return np.frombuffer(self._losses, dtype=np.float64).copy() if self._losses else np.zeros(0)
 
@@ -78,7 +83,7 @@ class History:
         while it < end:
             # Stop at each checkpoint boundary to record it.
             nxt = min(end, ((it - 1) // self.every + 1) * self.every + 1)
-            params, bad = fast.run(params, it, nxt - it, st.eta_at, st.leaves_for, self.record_loss,
+            params, bad = fast.run(params, it, nxt - it, st.eta_schedule, st.leaves_for, self.record_losses,
                                    leaves_vary=bool(st.edits))
             if bad is not None:
                 return params, bad

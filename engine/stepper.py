@@ -124,8 +124,15 @@ class Stepper:
     def at_end(self) -> bool:
         return self.tick >= self.total_ticks
 
+    @property
+    def eta_schedule(self) -> list[tuple[int, float]]:
+        """(first iteration, eta) pairs in order: the learning rate over the run."""
+        return list(self._eta)
+
     def eta_at(self, iteration: int) -> float:
         """The learning rate used in an iteration."""
+        if len(self._eta) == 1:
+            return self._eta[0][1]
         eta = self._eta[0][1]
         for start, value in self._eta:
             if start <= iteration:
@@ -316,9 +323,7 @@ class Stepper:
             n = min(chunk, last - it + 1)
             bad = self.history.advance(it, n)
             if bad is not None:
-                self.seek((bad - 1) * S)
-                self._run_until(bad * S)
-                return self.anomaly
+                return self._find_anomaly(it, bad)
             it += n
             if progress is not None:
                 progress(it - 1)
@@ -326,6 +331,24 @@ class Stepper:
                 break
         self.seek(min((it - 1) * S, self.total_ticks))
         return None
+
+    # ------------------------------------------------------------------ internals
+    def _find_anomaly(self, chunk_start: int, bad: int) -> Anomaly:
+        """Replay node by node to stand on the step where the fast path's fault began."""
+        S = self.per_iteration
+        # Usually the fault starts in the faulty iteration or the update just before it;
+        # a non-finite param that did not spoil the loss at once may go back to the chunk start.
+        for start in dict.fromkeys((max(chunk_start, bad - 1), chunk_start)):
+            self.seek((start - 1) * S)
+            self.anomaly = None
+            self._run_until(bad * S)
+            if self.anomaly is not None:
+                return self.anomaly
+        loss = self.program.nodes[self.program.loss]
+        self.anomaly = Anomaly(bad, "forward", loss.id, loss.name, loss.op.name, "nan",
+                               f"iteration {bad}: the loss {loss.name!r} is not finite")
+        self._anomaly_tick = self.tick
+        return self.anomaly
 
     # ------------------------------------------------------------------ internals
     def _run_until(self, end: int) -> list[Event]:
