@@ -9,6 +9,7 @@ Formulas are templates: ``{0}``, ``{1}`` stand for the input names, ``{out}`` fo
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,9 +50,36 @@ class Op:
 
     def formula(self, i: int, names: list[str], out: str, attrs: dict) -> str:
         """The local derivative ∂out/∂input_i, written out with the real names."""
+        template = self.formulas[i]
         p = attrs.get("p")
-        return self.formulas[i].format(*names, out=out, p=_num(p) if p is not None else "",
-                                       pm1=_num(p - 1) if p is not None else "")
+        if p is not None and float(p) - 1.0 == 1.0:
+            template = template.replace("^{pm1}", "")          # 2·x, not 2·x^1
+        # Inner nodes are named by their expression text ("a + b"): parenthesise it unless the
+        # template already encloses it, so "1/{1}" reads 1/(b + 1), not 1/b + 1.
+        return re.sub(r"(\()?\{(\d+)\}(\))?", lambda m: _place(names[int(m.group(2))], m), template).format(
+            out=out, p=_num(p) if p is not None else "", pm1=_num(p - 1) if p is not None else "")
+
+
+def _place(name: str, m: re.Match) -> str:
+    """One input name in a formula, with the template's own brackets kept; braces escaped for format."""
+    enclosed = m.group(1) is not None and m.group(3) is not None
+    text = name if enclosed or _atomic(name) else f"({name})"
+    text = text.replace("{", "{{").replace("}", "}}")
+    return (m.group(1) or "") + text + (m.group(3) or "")
+
+
+def _atomic(name: str) -> bool:
+    """A name that reads as one operand: x, 2.5, W.T, relu(z), (a + b)."""
+    if re.fullmatch(r"[\w.]+", name):
+        return True
+    if re.fullmatch(r"\w*\(.*\)", name):
+        depth = 0
+        for k, ch in enumerate(name):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and ch == ")" and k != len(name) - 1:
+                return False              # (a) + (b): the first bracket closes early
+        return True
+    return False
 
 
 def _num(v) -> str:
