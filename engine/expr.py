@@ -44,7 +44,8 @@ class Builder(Protocol):
 def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ()) -> int:
     """Parse one [graph] expression into program nodes; return the id of its final node.
 
-    ``later`` holds the [graph] keys defined below this one, to explain a name used too early.
+    ``later`` holds every [graph] key: one the builder does not know yet is defined further down,
+    which explains a name used too early (a set, so the check costs nothing per name).
     """
     if not isinstance(text, str):
         raise ScenarioError(f"an expression must be a string in quotes, got {type(text).__name__}",
@@ -94,7 +95,7 @@ class _Walker:
         self.text = text
         self.b = builder
         self.key = key
-        self.later = set(later)
+        self.later = later
 
     def fail(self, problem: str) -> ScenarioError:
         return ScenarioError(problem, table="graph", key=self.key)

@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .stepper import Stepper
 
-BUDGET_BYTES = 48 * 2**20
+BUDGET_BYTES = 16 * 2**20
 
 
 class History:

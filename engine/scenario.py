@@ -139,12 +139,12 @@ class _Loader:
         graph = doc["graph"]
         if not graph:
             raise ScenarioError("[graph] is empty: define at least one node", table="graph")
-        keys = list(graph)
-        for k, (key, text) in enumerate(graph.items()):
+        keys = frozenset(graph)     # a key that is not defined yet is defined further down
+        for key, text in graph.items():
             self.check_name(b, "graph", key)
             b.group = key
             try:
-                node = expr.parse(text, b, key=key, later=keys[k + 1:])
+                node = expr.parse(text, b, key=key, later=keys)
                 b.name_node(node, key)
             except ScenarioError as e:
                 raise e.located(table="graph", key=key) from None
