@@ -1,0 +1,74 @@
+"""Side-by-side timing: contenders run in interleaved rounds, so drift on a shared machine hits all alike."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Samples:
+    """Seconds per unit of work (e.g. per training iteration), one sample per round."""
+
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def us(self) -> float:
+        return self.median * 1e6
+
+
+def interleaved(contenders: dict[str, Callable[[int], None]], *, rounds: int, inner: dict[str, int] | int,
+                warmup: int = 1) -> dict[str, Samples]:
+    """Time each contender `rounds` times, one after the other within a round, in rotating order.
+
+    A contender is called as fn(n) and must do n units of work; a sample is its time divided by n.
+    The first `warmup` rounds are discarded (caches, lazy imports, BLAS thread start-up).
+    """
+    names = list(contenders)
+    per = inner if isinstance(inner, dict) else {n: inner for n in names}
+    out = {n: Samples(n, []) for n in names}
+    clock = time.perf_counter
+    for r in range(warmup + rounds):
+        # Rotate the order so no contender always runs right after the same neighbour.
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            n = per[name]
+            t0 = clock()
+            contenders[name](n)
+            dt = clock() - t0
+            if r >= warmup:
+                out[name].seconds.append(dt / n)
+    return out
+
+
+def paired_ratio(a: Samples, b: Samples) -> float:
+    """Median over rounds of a/b, each round's pair measured moments apart."""
+    return statistics.median(x / y for x, y in zip(a.seconds, b.seconds))
+
+
+def each_call_us(fn: Callable[[], object], count: int) -> list[float]:
+    """Microseconds of each of `count` calls, timed one by one."""
+    clock = time.perf_counter_ns
+    out = []
+    for _ in range(count):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) / 1e3)
+    return out
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median seconds of `repeats` calls (for one-off costs such as loading a scenario)."""
+    clock = time.perf_counter
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        fn()
+        times.append(clock() - t0)
+    return statistics.median(times)
