@@ -1,0 +1,28 @@
+"""Small messages between the background runner, the panes and the app."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class NodeSelected(Message):
+    """The user picked a node (click or keys in the graph)."""
+
+    node: int
+
+
+@dataclass
+class RunProgress(Message):
+    """A background run reached an iteration; loss is that iteration's loss if known."""
+
+    iteration: int
+    loss: float | None
+
+
+@dataclass
+class RunDone(Message):
+    """A background run ended (finished, stopped, failed or hit an anomaly)."""
+
+    error: str | None = None

@@ -1,0 +1,53 @@
+"""The gradient-check result: per param (and value), backprop against central differences."""
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from engine import GradCheck
+
+
+def result_table(report: GradCheck) -> Table:
+    t = Table(box=None, expand=True)
+    t.add_column("name", style="bold", no_wrap=True)
+    t.add_column("kind")
+    t.add_column("checked", justify="right")
+    t.add_column("max abs err", justify="right")
+    t.add_column("max rel err", justify="right")
+    t.add_column("result")
+    for c in report.leaves:
+        t.add_row(c.name, c.kind, f"{c.checked}/{c.size}", f"{c.max_abs_error:.2e}", f"{c.max_rel_error:.2e}",
+                  Text("ok", style="bold #87d787") if c.passed else Text("FAIL", style="bold #ff5f5f"))
+    return t
+
+
+class GradCheckScreen(ModalScreen[None]):
+    """Shows a GradCheck; escape, x or q closes it."""
+
+    BINDINGS = [Binding("escape,x,q,enter", "close", "close", priority=True)]
+
+    def __init__(self, report: GradCheck, iteration: int):
+        super().__init__()
+        self.report = report
+        self.iteration = iteration
+
+    def compose(self) -> ComposeResult:
+        verdict = Text("all gradients agree" if self.report.passed else "some gradients DISAGREE",
+                       style="bold #87d787" if self.report.passed else "bold #ff5f5f")
+        with VerticalScroll(id="check-box"):
+            yield Static(Text(f"Iteration {self.iteration}: backprop vs central differences. ") + verdict)
+            yield Static(result_table(self.report))
+            for w in self.report.warnings:
+                yield Static(Text(f"warning: {w}", style="#ffd75f"))
+            yield Static(Text("escape closes", style="#9e9e9e"))
+
+    def on_mount(self) -> None:
+        self.query_one("#check-box").border_title = "Gradient check"
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,45 @@
+"""The help screen: every key, what it does and its reverse twin, generated from the bindings table."""
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..bindings import ACTIONS
+
+
+def key_table() -> Table:
+    """Key, action, reverse twin: the same rows as the README's table."""
+    t = Table(box=None, pad_edge=False, expand=True, show_edge=False)
+    t.add_column("key", style="bold #ffd75f", no_wrap=True)
+    t.add_column("action", ratio=1)
+    t.add_column("undo", style="#87afff", no_wrap=True)
+    for a in ACTIONS:
+        t.add_row(a.display, a.help, a.twin)
+    t.add_row("ctrl+p", "Command palette: every action, and the bundled scenarios to open.", "")
+    t.add_row("mouse", "Click a line of the graph to select that node.", "")
+    return t
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key. Any of escape, ? or q closes it."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close", priority=True)]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(Text.from_markup(
+                "[b]gradstep[/b]: step through forward, backward and update, one node at a time.\n"
+                "Time only moves when you press a key; every forward motion has a way back (undo column)."))
+            yield Static(key_table())
+            yield Static(Text("escape, ? or q closes this help.", style="#9e9e9e"))
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").border_title = "Help: every key"
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)

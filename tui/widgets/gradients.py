@@ -1,0 +1,131 @@
+"""The Gradients pane: ∂E/∂node for the selected node with each incoming contribution, its local
+derivative formula and value, the running sum, the chain-rule paths on scalar graphs, and then
+every gradient reached so far."""
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+
+from engine import Phase, Stepper, chain_paths, fmt_num
+
+from . import tensorview
+from .lines import LinePane
+from .values import node_label
+
+MAX_PATHS_SHOWN = 8
+
+
+def _factor(x: float) -> str:
+    s = fmt_num(x)
+    return f"({s})" if s.startswith("-") else s
+
+
+class GradientsPane(LinePane):
+    """Accumulated gradients, and how the selected node's gradient was assembled."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._cache: dict[int, tuple] = {}
+        self._scalar_graph = False
+
+    def reset(self, st: Stepper) -> None:
+        self._cache.clear()
+        self._scalar_graph = all(n.shape == () for n in st.program.nodes)
+
+    def show(self, st: Stepper, selected: int, changed: frozenset[int], backward: bool) -> None:
+        p = st.program
+        width = max(10, self.scrollable_content_region.width)
+        loss = p.nodes[p.loss].name
+        node = p.nodes[selected]
+        name = node_label(node)
+        out: list[Text] = []
+        got, want = st.grad_status(selected)
+        head = Text(no_wrap=True, end="")
+        head.append(f"∂{loss}/∂{name}", style="bold")
+        if not p.needs_grad[selected]:
+            head.append("  no gradient flows here", style="#808080")
+            out.append(head)
+        else:
+            state = ("complete" if got >= want else f"partial, {got} of {want}") if got else "not reached yet"
+            head.append(f"  {state}", style="#87d787" if got >= want else "#ffd75f" if got else "#808080")
+            out.append(head)
+            g = st.grad(selected)
+            if g is not None:
+                out.extend(tensorview.lines(g, width, "bold #ffd75f" if selected in changed and backward else ""))
+            out.extend(self._contributions(st, selected, name))
+            out.extend(self._paths(st, selected, name, loss))
+        out.append(Text("gradients so far:", style="#6c6c6c", end=""))
+        for n in p.nodes:
+            g = st.grad(n.id)
+            if g is None:
+                continue
+            hot = backward and n.id in changed
+            mark = st.grad_status(n.id)
+            hit = self._cache.get(n.id)
+            if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark:
+                t = Text(no_wrap=True, end="")
+                t.append(f"∂{loss}/∂{node_label(n)} = ", style="bold #ffd75f" if hot else "#afafaf")
+                t.append(tensorview.short(g), style="bold #ffd75f" if hot else "")
+                if mark[0] < mark[1]:
+                    t.append(f"  ({mark[0]} of {mark[1]})", style="#ffd75f")
+                hit = (g, hot, mark, t)
+                self._cache[n.id] = hit
+            out.append(hit[3])
+        self.set_lines(out)
+
+    def _contributions(self, st: Stepper, node: int, name: str) -> list[Text]:
+        p = st.program
+        contribs = st.contributions(node)
+        out = []
+        total = None
+        for k, c in enumerate(contribs, 1):
+            consumer = p.nodes[c.consumer]
+            cname = node_label(consumer)
+            t = Text(no_wrap=True, end="")
+            t.append(f" {k}. from {cname}: ", style="#9e9e9e")
+            t.append(f"∂{cname}/∂{name} = {st.formula(c.consumer, c.position)}", style="#87afff")
+            local = st.local_derivative(c.consumer, c.position)
+            if local is not None and np.size(local) <= tensorview.INLINE:
+                t.append(f" = {tensorview.short(local)}", style="#87afff")
+            out.append(t)
+            part = Text(no_wrap=True, end="")
+            part.append("    contribution ", style="#9e9e9e")
+            part.append(tensorview.short(c.value))
+            out.append(part)
+            total = c.value if total is None else total + c.value
+            if len(contribs) > 1:
+                s = Text(no_wrap=True, end="")
+                s.append(f"    running sum after {k}: ", style="#9e9e9e")
+                s.append(tensorview.short(total), style="bold")
+                out.append(s)
+        return out
+
+    def _paths(self, st: Stepper, node: int, name: str, loss: str) -> list[Text]:
+        """For scalar graphs: each path's product of local derivatives, and their sum."""
+        p = st.program
+        if not self._scalar_graph or st.cursor.phase is Phase.FORWARD or node == p.loss:
+            return []
+        vals = [st.value(i) for i in range(len(p.nodes))]
+        if any(vals[i] is None for i in p.ops):
+            return []
+        paths = chain_paths(p, node, vals)
+        if not paths.scalar or paths.truncated or not paths.paths:
+            return []
+        out = [Text(f"chain rule, {len(paths.paths)} path{'s' * (len(paths.paths) > 1)} "
+                    f"from {loss} to {name}:", style="#6c6c6c", end="")]
+        terms = []
+        for path in paths.paths[:MAX_PATHS_SHOWN]:
+            route = "→".join([p.nodes[e.consumer].name for e in path.edges] + [name])
+            factors = "·".join(_factor(e.local) for e in path.edges)
+            terms.append(factors)
+            t = Text(no_wrap=True, end="")
+            t.append(f"  {route}: ", style="#9e9e9e")
+            t.append(f"{factors} = {fmt_num(path.product)}")
+            out.append(t)
+        total = Text(no_wrap=True, end="")
+        total.append(f"∂{loss}/∂{name} = ", style="bold")
+        if len(paths.paths) <= MAX_PATHS_SHOWN:
+            total.append(" + ".join(terms) + " = ")
+        total.append(fmt_num(paths.total), style="bold #87d787")
+        out.append(total)
+        return out

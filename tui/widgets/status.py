@@ -1,0 +1,43 @@
+"""The status line: scenario title, iteration i/N, phase, node k/n, η, and the replay state."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine import Phase, Stepper, fmt_num
+
+PHASE_COLOURS = {Phase.FORWARD: "#87d787", Phase.BACKWARD: "#ff875f", Phase.UPDATE: "#87afff",
+                 Phase.DONE: "#bcbcbc"}
+
+
+class StatusLine(Static):
+    """One line that tells where the replay stands."""
+
+    def show(self, st: Stepper, title: str, play: str = "") -> None:
+        c = st.cursor
+        t = Text(no_wrap=True, overflow="ellipsis", end="")
+        t.append(f" {title} ", style="bold")
+        t.append("│ ", style="#6c6c6c")
+        t.append(f"iteration {c.iteration}/{st.steps} ", style="bold")
+        t.append("│ ", style="#6c6c6c")
+        t.append(c.phase.value, style=f"bold {PHASE_COLOURS[c.phase]}")
+        if c.phase is not Phase.DONE:
+            t.append(f" {c.index}/{c.length}")
+        t.append(" │ ", style="#6c6c6c")
+        t.append(f"η {fmt_num(st.eta)}", style="#87afff")
+        if play:
+            t.append(" │ ", style="#6c6c6c")
+            t.append(play, style="bold #ffd75f")
+        self.update(t)
+
+    def show_text(self, text: str) -> None:
+        self.update(Text(f" {text}", style="bold", no_wrap=True, end=""))
+
+
+class Banner(Static):
+    """A one-line message under the status line: an anomaly, or a scenario file that stopped loading."""
+
+    def say(self, text: str | None, kind: str = "error") -> None:
+        self.set_class(bool(text), "-shown")
+        self.set_class(kind == "warning", "-warning")
+        self.update(Text(f" {text}" if text else "", no_wrap=False, end=""))

@@ -1,0 +1,67 @@
+"""The Forward values pane: the selected node's value in full, then every value computed so far."""
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+
+from engine import Stepper, fmt_shape
+
+from . import tensorview
+from .lines import LinePane
+
+CHANGED = "bold #ffd75f"
+
+
+def node_label(node) -> str:
+    """How a node is named in the value and gradient lists."""
+    return node.name if node.key is not None or node.is_leaf else f"({node.name})"
+
+
+class ValuesPane(LinePane):
+    """Forward values of the current iteration; what the last step wrote is highlighted."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._cache: dict[int, tuple[np.ndarray, bool, Text]] = {}
+        self._detail: tuple | None = None
+
+    def reset(self) -> None:
+        self._cache.clear()
+        self._detail = None
+
+    def show(self, st: Stepper, selected: int, changed: frozenset[int]) -> None:
+        p = st.program
+        width = max(10, self.scrollable_content_region.width)
+        node = p.nodes[selected]
+        v = st.value(selected)
+        key = (selected, id(v), v is not None, selected in changed, width)
+        if self._detail is None or self._detail[0] != key:
+            head = Text(no_wrap=True, end="")
+            head.append(node_label(node), style="bold")
+            head.append(f"  {node.kind} {fmt_shape(node.shape)}", style="#6c8cac")
+            if node.op is not None:
+                head.append(f"  = {node.text}", style="#9e9e9e")
+            detail = [head]
+            if v is None:
+                detail.append(Text("  not computed yet in this iteration", style="#808080", end=""))
+            else:
+                detail.extend(tensorview.lines(v, width, CHANGED if selected in changed else ""))
+            detail.append(Text("computed this iteration:", style="#6c6c6c", end=""))
+            self._detail = (key, v, detail)
+        out = list(self._detail[2])
+        for n in p.nodes:
+            if n.kind == "const":
+                continue
+            a = st.value(n.id)
+            if a is None:
+                continue
+            hot = n.id in changed
+            hit = self._cache.get(n.id)
+            if hit is None or hit[0] is not a or hit[1] != hot:
+                t = Text(no_wrap=True, end="")
+                t.append(f"{node_label(n)} = ", style=CHANGED if hot else "#afafaf")
+                t.append(tensorview.short(a), style=CHANGED if hot else "")
+                hit = (a, hot, t)
+                self._cache[n.id] = hit
+            out.append(hit[2])
+        self.set_lines(out)
