@@ -7,9 +7,10 @@ default_rng([seed, e]) when shuffling; a partial last batch is dropped so shapes
 from __future__ import annotations
 
 import csv
+import errno
 import io
-import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,30 +116,34 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
         raise ScenarioError("file must be the name of a CSV file beside the scenario", table="data", key="file")
     if base_dir is None:
         raise ScenarioError("a scenario given as text cannot read a CSV file", table="data", key="file")
-    path = _safe_path(base_dir, rel)
+    raw = read_inside(base_dir, rel)
     try:
-        size = path.stat().st_size
-        if size > limits.MAX_CSV_BYTES:
-            raise ScenarioError(f"the CSV file is {size:,} bytes; the limit is {limits.MAX_CSV_BYTES:,}",
-                                table="data", key="file")
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(f"cannot read the CSV file {rel!r}: {e.strerror or e}", table="data", key="file") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(f"the CSV file {rel!r} is not UTF-8 text", table="data", key="file") from None
+    rows, lines = [], []          # rows and the line each one starts on, for messages
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        reader = csv.reader(io.StringIO(text))
+        start = 1
+        for row in reader:
+            if any(c.strip() for c in row):
+                if len(rows) > limits.MAX_CSV_ROWS:
+                    raise ScenarioError(f"the CSV file {rel!r} has more than {limits.MAX_CSV_ROWS:,} rows, "
+                                        f"the limit (MAX_CSV_ROWS)", table="data", key="file")
+                rows.append(row)
+                lines.append(start)
+            start = reader.line_num + 1
     except csv.Error as e:
-        raise ScenarioError(f"the CSV file {rel!r} is malformed: {e}", table="data", key="file") from None
+        raise ScenarioError(f"the CSV file {rel!r} is malformed near line {reader.line_num}: {e}",
+                            table="data", key="file") from None
     if not rows:
         raise ScenarioError(f"the CSV file {rel!r} is empty", table="data", key="file")
     header = [h.strip() for h in rows[0]]
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if len(body) > limits.MAX_CSV_ROWS:
-        raise ScenarioError(f"the CSV file has {len(body):,} rows; the limit is {limits.MAX_CSV_ROWS:,}",
-                            table="data", key="file")
+    body, lines = rows[1:], lines[1:]
     if not body:
         raise ScenarioError(f"the CSV file {rel!r} has a header but no rows", table="data", key="file")
+    parsed: dict[int, np.ndarray] = {}      # column index -> its numbers, each column read once
+    total = 0
     out = {}
     for name, cols in spec.items():
         if name in DATA_KEYS:
@@ -148,41 +153,101 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
         if not isinstance(wanted, list) or not wanted or not all(isinstance(c, str) for c in wanted):
             raise ScenarioError("with a CSV file, bind a name to a column name or a list of column names",
                                 table="data", key=name)
+        total += len(body) * len(wanted)
+        if len(body) * len(wanted) > limits.MAX_ELEMENTS or total > limits.MAX_TOTAL_ELEMENTS:
+            raise ScenarioError(f"the data would hold {total:,} numbers, more than the limit "
+                                f"(MAX_ELEMENTS {limits.MAX_ELEMENTS:,} per name, MAX_TOTAL_ELEMENTS "
+                                f"{limits.MAX_TOTAL_ELEMENTS:,} in all)", table="data", key=name)
         idx = []
         for c in wanted:
             if c not in header:
-                raise ScenarioError(f"the CSV file has no column {c!r}; its columns are {', '.join(header)}",
+                shown = ", ".join(repr(h) for h in header[:20]) + (", …" if len(header) > 20 else "")
+                raise ScenarioError(f"the CSV file has no column {c[:40]!r}; its columns are {shown}",
                                     table="data", key=name)
             idx.append(header.index(c))
-        arr = np.empty((len(body), len(idx)))
-        for r, row in enumerate(body, start=2):
-            for j, ci in enumerate(idx):
-                try:
-                    arr[r - 2, j] = float(row[ci])
-                except (IndexError, ValueError):
-                    cell = row[ci] if ci < len(row) else ""
-                    raise ScenarioError(f"{rel} line {r}, column {wanted[j]!r}: {cell!r} is not a number",
-                                        table="data", key=name) from None
-        if not np.all(np.isfinite(arr)):
-            raise ScenarioError(f"column(s) {', '.join(wanted)} of {rel} contain nan or inf",
-                                table="data", key=name)
+        for ci in idx:
+            if ci not in parsed:
+                parsed[ci] = _column(body, lines, ci, header[ci], rel, name)
+        arr = np.stack([parsed[ci] for ci in idx], axis=1)
         out[name] = arr[:, 0] if single else arr
     return out, rel
 
 
-def _safe_path(base_dir: Path, rel: str) -> Path:
-    """The CSV path, refused unless it is a plain file inside the scenario's own folder."""
+def _column(body: list[list[str]], lines: list[int], ci: int, title: str, rel: str, name: str) -> np.ndarray:
+    """One CSV column as float64, or an error naming the line and the cell that is not a number."""
+    col = np.empty(len(body))
+    for r, row in enumerate(body):
+        cell = row[ci] if ci < len(row) else ""
+        try:
+            col[r] = float(cell)
+        except ValueError:
+            raise ScenarioError(f"{rel} line {lines[r]}, column {title!r}: {cell[:40]!r} is not a number",
+                                table="data", key=name) from None
+        if col[r] - col[r] != 0.0:
+            raise ScenarioError(f"{rel} line {lines[r]}, column {title!r}: {cell[:40]!r} is not a finite "
+                                f"number (nan and inf are not data)", table="data", key=name)
+    return col
+
+
+def read_at_most(fd: int, limit: int) -> bytes:
+    """Up to limit + 1 bytes from a descriptor (one more than allowed, so the caller sees the excess)."""
+    os.set_blocking(fd, True)
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_inside(base_dir: Path, rel: str) -> bytes:
+    """The bytes of a data file inside the scenario's folder, read without ever leaving it.
+
+    Each path component is opened relative to the one before with O_NOFOLLOW, so no symlink is
+    followed (not even one swapped in after a check); only a regular file is read, and never more
+    than MAX_CSV_BYTES. O_NONBLOCK keeps a FIFO from hanging the open.
+    """
+    def refuse(problem: str) -> ScenarioError:
+        return ScenarioError(problem, table="data", key="file")
+
     p = Path(rel)
-    if p.is_absolute() or ".." in p.parts or rel.startswith("~") or "\x00" in rel:
-        raise ScenarioError(f"file {rel!r} must be a plain name inside the scenario's folder "
-                            f"(no absolute paths, no '..')", table="data", key="file")
-    base = Path(os.path.realpath(base_dir))
-    full = Path(os.path.realpath(base / p))
-    if base != full.parent and base not in full.parents:
-        raise ScenarioError(f"file {rel!r} leads outside the scenario's folder (through a symlink)",
-                            table="data", key="file")
-    if (base / p).is_symlink():
-        raise ScenarioError(f"file {rel!r} is a symlink; data files must be plain files", table="data", key="file")
-    if not full.is_file():
-        raise ScenarioError(f"the CSV file {rel!r} does not exist beside the scenario", table="data", key="file")
-    return full
+    if p.is_absolute() or ".." in p.parts or rel.startswith("~") or "\x00" in rel or "\\" in rel:
+        raise refuse(f"file {rel!r} must be a plain name inside the scenario's folder "
+                     f"(no absolute paths, no '..')")
+    parts = [x for x in p.parts if x != "."]
+    if not parts:
+        raise refuse(f"file {rel!r} names no file")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fds = []
+    try:
+        try:
+            fds.append(os.open(base_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)))
+            for part in parts[:-1]:
+                fds.append(os.open(part, flags | getattr(os, "O_DIRECTORY", 0), dir_fd=fds[-1]))
+            fd = os.open(parts[-1], flags, dir_fd=fds[-1])
+        except FileNotFoundError:
+            raise refuse(f"the CSV file {rel!r} does not exist beside the scenario") from None
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                raise refuse(f"file {rel!r} goes through a symlink; data files must be plain files in "
+                             f"the scenario's own folder") from None
+            raise refuse(f"cannot read the CSV file {rel!r}: {e.strerror or e}") from None
+        fds.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"{rel!r} is not a regular file (a folder, a device or a pipe cannot be data)")
+        if info.st_size > limits.MAX_CSV_BYTES:
+            raise refuse(f"the CSV file is {info.st_size:,} bytes; the limit (MAX_CSV_BYTES) is "
+                         f"{limits.MAX_CSV_BYTES:,}")
+        raw = read_at_most(fd, limits.MAX_CSV_BYTES)
+        if len(raw) > limits.MAX_CSV_BYTES:       # a file that grew after fstat
+            raise refuse(f"the CSV file is more than {limits.MAX_CSV_BYTES:,} bytes, the limit (MAX_CSV_BYTES)")
+        return raw
+    except OSError as e:
+        raise refuse(f"cannot read the CSV file {rel!r}: {e.strerror or e}") from None
+    finally:
+        for f in fds:
+            os.close(f)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
+import stat
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import expr, limits
-from .data import DataSet, load_data
+from .data import DataSet, load_data, read_at_most
 from .errors import ScenarioError
 from .ops import REGISTRY, check_class_indices
 from .program import Program, ProgramBuilder
@@ -62,10 +64,22 @@ def load_scenario(path: str | Path) -> Scenario:
         if not path.is_file():
             what = "does not exist" if not path.exists() else "is not a file"
             raise ScenarioError(f"the scenario file {what}", file=name)
-        size = path.stat().st_size
-        if size > limits.MAX_FILE_BYTES:
-            raise ScenarioError(f"the file is {size:,} bytes; the limit is {limits.MAX_FILE_BYTES:,}", file=name)
-        raw = path.read_bytes()
+        # Opened without blocking and checked on the descriptor, so a file swapped for a pipe or a
+        # device after the check above cannot hang or flood the read.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ScenarioError("the scenario file is not a regular file", file=name)
+            if info.st_size > limits.MAX_FILE_BYTES:
+                raise ScenarioError(f"the file is {info.st_size:,} bytes; the limit (MAX_FILE_BYTES) is "
+                                    f"{limits.MAX_FILE_BYTES:,}", file=name)
+            raw = read_at_most(fd, limits.MAX_FILE_BYTES)
+        finally:
+            os.close(fd)
+        if len(raw) > limits.MAX_FILE_BYTES:
+            raise ScenarioError(f"the file is more than {limits.MAX_FILE_BYTES:,} bytes, the limit "
+                                f"(MAX_FILE_BYTES)", file=name)
     except OSError as e:
         raise ScenarioError(f"cannot read the file: {e.strerror or e}", file=name) from None
     try:

@@ -153,7 +153,7 @@ CASES = [
     ("steps zero", HEAD + '[values]\nx = 1.0\n[graph]\nE = "x * 2"\n[train]\nloss = "E"\nsteps = 0  #!\n',
      {}, "train", "steps", ["steps must be from 1"]),
     ("CSV missing column", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "q"]  #!\n[graph]\nE = "sum(x)"\n' + TRAIN,
-     {"d.csv": "a,b\n1,2\n"}, "data", "x", ["no column 'q'", "a, b"]),
+     {"d.csv": "a,b\n1,2\n"}, "data", "x", ["no column 'q'", "'a', 'b'"]),
     ("CSV non-number cell", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "b"]  #!\n[graph]\nE = "sum(x)"\n'
      + TRAIN, {"d.csv": "a,b\n1,2\n3,4\n5,abc\n"}, "data", "x", ["d.csv line 4", "'abc' is not a number"]),
     ("CSV short row", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "b"]  #!\n[graph]\nE = "sum(x)"\n'
