@@ -72,3 +72,13 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(clock() - t0)
     return statistics.median(times)
+
+
+def replaying(stepper) -> Callable[[int], None]:
+    """A contender that trains n iterations through Stepper.run_iterations (`gradstep run`'s path),
+    starting the replay over when it would run past the scenario's steps."""
+    def train(n: int) -> None:
+        if stepper.iteration + n > stepper.steps:
+            stepper.seek(0)
+        stepper.run_iterations(n)
+    return train
