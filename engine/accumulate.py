@@ -23,4 +23,5 @@ def accumulate(current: np.ndarray | None, contribution: np.ndarray, shape: tupl
     if current is None:
         # A fresh array the gradient store owns, even if the VJP handed back a view of its input.
         return np.array(c, dtype=np.float64, copy=True)
-    return current + c
+    # asarray: adding two 0-d arrays gives a NumPy scalar, and readers expect an ndarray.
+    return np.asarray(current + c)

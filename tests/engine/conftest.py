@@ -1,4 +1,7 @@
-"""Shared fixtures for the engine tests: scenarios built from inline TOML, and exact state snapshots."""
+"""Shared fixtures for the engine tests: scenarios built from inline TOML, and exact state snapshots.
+
+The pure helpers are session-scoped so hypothesis tests can use them too.
+"""
 from __future__ import annotations
 
 import textwrap
@@ -9,7 +12,7 @@ import pytest
 import engine
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def scenario():
     """Build a Scenario from inline TOML (dedented), the way a user's file would be read."""
     def build(text: str, **kw) -> engine.Scenario:
@@ -48,6 +51,6 @@ def snapshot(st: engine.Stepper) -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def snap():
     return snapshot

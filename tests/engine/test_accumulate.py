@@ -76,3 +76,8 @@ def test_accumulate_unbroadcasts_to_a_scalar_and_keeps_float64():
     assert total.shape == () and total.dtype == np.float64 and float(total) == 6.0
     total = accumulate(total, np.full((4,), 0.5), ())
     assert float(total) == 8.0
+
+
+def test_a_summed_scalar_gradient_is_still_an_ndarray():
+    total = accumulate(accumulate(None, np.ones(()), ()), np.ones(()), ())
+    assert isinstance(total, np.ndarray) and total.shape == () and float(total) == 2.0
