@@ -52,7 +52,7 @@ class GradientsPane(LinePane):
             g = st.grad(selected)
             if g is not None:
                 out.extend(tensorview.lines(g, width, "bold #ffd75f" if selected in changed and backward else ""))
-            out.extend(self._contributions(st, selected, name))
+            out.extend(self._contributions(st, selected, name, width))
             out.extend(self._paths(st, selected, name, loss))
         out.append(Text("gradients so far:", style="#6c6c6c", end=""))
         for n in p.nodes:
@@ -62,18 +62,18 @@ class GradientsPane(LinePane):
             hot = backward and n.id in changed
             mark = st.grad_status(n.id)
             hit = self._cache.get(n.id)
-            if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark:
+            if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
                 t = Text(no_wrap=True, end="")
                 t.append(f"∂{loss}/∂{node_label(n)} = ", style="bold #ffd75f" if hot else "#afafaf")
-                t.append(tensorview.short(g), style="bold #ffd75f" if hot else "")
+                t.append(tensorview.short(g, width - t.cell_len - 10), style="bold #ffd75f" if hot else "")
                 if mark[0] < mark[1]:
                     t.append(f"  ({mark[0]} of {mark[1]})", style="#ffd75f")
-                hit = (g, hot, mark, t)
+                hit = (g, hot, mark, t, width)
                 self._cache[n.id] = hit
             out.append(hit[3])
         self.set_lines(out)
 
-    def _contributions(self, st: Stepper, node: int, name: str) -> list[Text]:
+    def _contributions(self, st: Stepper, node: int, name: str, width: int) -> list[Text]:
         p = st.program
         contribs = st.contributions(node)
         out = []
@@ -82,21 +82,28 @@ class GradientsPane(LinePane):
             consumer = p.nodes[c.consumer]
             cname = node_label(consumer)
             t = Text(no_wrap=True, end="")
-            t.append(f" {k}. from {cname}: ", style="#9e9e9e")
-            t.append(f"∂{cname}/∂{name} = {st.formula(c.consumer, c.position)}", style="#87afff")
+            t.append(f" {k}. from {cname}:", style="#9e9e9e")
+            d = f"∂{cname}/∂{name}"
+            f = Text(no_wrap=True, end="")
+            f.append(f"    {d if len(d) <= 12 else 'local ∂'} = {st.formula(c.consumer, c.position)}",
+                     style="#87afff")
             local = st.local_derivative(c.consumer, c.position)
             if local is not None and np.size(local) <= tensorview.INLINE:
-                t.append(f" = {tensorview.short(local)}", style="#87afff")
-            out.append(t)
+                f.append(f" = {tensorview.short(local)}", style="#87afff")
+            if t.cell_len + f.cell_len - 3 <= width:
+                t.append_text(f[3:])
+                out.append(t)
+            else:
+                out.extend([t, f])
             part = Text(no_wrap=True, end="")
             part.append("    contribution ", style="#9e9e9e")
-            part.append(tensorview.short(c.value))
+            part.append(tensorview.short(c.value, width - 17))
             out.append(part)
             total = c.value if total is None else total + c.value
             if len(contribs) > 1:
                 s = Text(no_wrap=True, end="")
                 s.append(f"    running sum after {k}: ", style="#9e9e9e")
-                s.append(tensorview.short(total), style="bold")
+                s.append(tensorview.short(total, width - 25), style="bold")
                 out.append(s)
         return out
 

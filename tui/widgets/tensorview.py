@@ -15,12 +15,12 @@ INLINE = 6           # up to this many elements a tensor fits on one line of a l
 HEAT_ROWS = 12
 
 
-def short(a: np.ndarray) -> str:
-    """One line: the number, a few numbers, or pudb's summary."""
+def short(a: np.ndarray, width: int = 1000) -> str:
+    """One line: the number, a few numbers, or pudb's summary (cut to shape, min, max if too wide)."""
     a = np.asarray(a)
     if a.size <= INLINE:
         return format_tensor(a).replace("\n", "")
-    return summary(a)
+    return fit(summary(a), width)[0]
 
 
 def lines(a: np.ndarray, width: int, style: str = "") -> list[Text]:

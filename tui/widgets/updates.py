@@ -17,6 +17,7 @@ class UpdatesPane(LinePane):
         p = st.program
         c = st.cursor
         loss = p.nodes[p.loss].name
+        width = max(10, self.scrollable_content_region.width)
         out = []
         head = Text(no_wrap=True, end="")
         head.append("w ← w − η·∂E/∂w", style="#9e9e9e")
@@ -48,7 +49,7 @@ class UpdatesPane(LinePane):
                 if arr is None:
                     r.append("—" if label != "new w" else "— (not yet)", style="#6c6c6c")
                 else:
-                    r.append(tensorview.short(arr), style=style)
+                    r.append(tensorview.short(arr, width - 13), style=style)
                 out.append(r)
         self.set_lines(out)
         if focus:

@@ -22,7 +22,7 @@ class ValuesPane(LinePane):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self._cache: dict[int, tuple[np.ndarray, bool, Text]] = {}
+        self._cache: dict[int, tuple] = {}
         self._detail: tuple | None = None
 
     def reset(self) -> None:
@@ -39,7 +39,7 @@ class ValuesPane(LinePane):
             head = Text(no_wrap=True, end="")
             head.append(node_label(node), style="bold")
             head.append(f"  {node.kind} {fmt_shape(node.shape)}", style="#6c8cac")
-            if node.op is not None:
+            if node.op is not None and node.text != node.name:
                 head.append(f"  = {node.text}", style="#9e9e9e")
             detail = [head]
             if v is None:
@@ -57,11 +57,11 @@ class ValuesPane(LinePane):
                 continue
             hot = n.id in changed
             hit = self._cache.get(n.id)
-            if hit is None or hit[0] is not a or hit[1] != hot:
+            if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width:
                 t = Text(no_wrap=True, end="")
                 t.append(f"{node_label(n)} = ", style=CHANGED if hot else "#afafaf")
-                t.append(tensorview.short(a), style=CHANGED if hot else "")
-                hit = (a, hot, t)
+                t.append(tensorview.short(a, width - t.cell_len), style=CHANGED if hot else "")
+                hit = (a, hot, t, width)
                 self._cache[n.id] = hit
             out.append(hit[2])
         self.set_lines(out)
