@@ -88,7 +88,8 @@ class GradientsPane(LinePane):
             f.append(f"    {d if len(d) <= 12 else 'local ∂'} = {st.formula(c.consumer, c.position)}",
                      style="#87afff")
             local = st.local_derivative(c.consumer, c.position)
-            if local is not None and np.size(local) <= tensorview.INLINE:
+            formula = st.formula(c.consumer, c.position)
+            if local is not None and np.size(local) <= tensorview.INLINE and tensorview.short(local) != formula:
                 f.append(f" = {tensorview.short(local)}", style="#87afff")
             if t.cell_len + f.cell_len - 3 <= width:
                 t.append_text(f[3:])
