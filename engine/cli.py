@@ -78,8 +78,12 @@ def _headless(argv: list[str]) -> int:
     dot = sub.add_parser("dot", help="the graph as Graphviz DOT")
     dot.add_argument("scenario")
     args = parser.parse_args(argv)
-    from .scenario import load_scenario
+    from .scenario import load_scenario, steps_problem
     scenario = load_scenario(args.scenario)
+    if getattr(args, "steps", None) is not None:
+        problem = steps_problem(args.steps, scenario.work)
+        if problem:
+            parser.exit(2, f"gradstep: --steps {args.steps}: {problem}\n")
     return {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "dot": cmd_dot}[args.command](scenario, args)
 
 

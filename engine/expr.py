@@ -51,14 +51,15 @@ def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ())
         raise ScenarioError(f"an expression must be a string in quotes, got {type(text).__name__}",
                             table="graph", key=key)
     if len(text) > limits.MAX_EXPRESSION_CHARS:
-        raise ScenarioError(f"the expression is {len(text):,} characters long; the limit is "
-                            f"{limits.MAX_EXPRESSION_CHARS:,}", table="graph", key=key)
+        raise ScenarioError(f"the expression is {len(text):,} characters long; the limit (MAX_EXPRESSION_CHARS) "
+                            f"is {limits.MAX_EXPRESSION_CHARS:,}: split it into several [graph] keys",
+                            table="graph", key=key)
     if not text.strip():
         raise ScenarioError("the expression is empty", table="graph", key=key)
-    depth = _bracket_depth(text)
+    depth, what = _nesting(text)
     if depth > limits.MAX_EXPRESSION_DEPTH:
-        raise ScenarioError(f"the expression nests {depth} brackets deep; the limit "
-                            f"(MAX_EXPRESSION_DEPTH) is {limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
+        raise ScenarioError(f"the expression nests {depth:,} {what} deep; the limit (MAX_EXPRESSION_DEPTH) "
+                            f"is {limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
     if "\x00" in text:
         raise ScenarioError("the expression contains a NUL character", table="graph", key=key)
     try:
@@ -74,15 +75,25 @@ def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ())
     return _Walker(text.strip(), builder, key, later).node(tree.body, 0)
 
 
-def _bracket_depth(text: str) -> int:
-    depth = best = 0
+def _nesting(text: str) -> tuple[int, str]:
+    """The deepest bracket nesting and the longest run of signs (- - - x), checked before parsing.
+
+    Python's own parser gives up on deep input with RecursionError or MemoryError; this keeps such
+    input from reaching it at all.
+    """
+    depth = brackets = signs = run = 0
     for ch in text:
         if ch in "([{":
             depth += 1
-            best = max(best, depth)
+            brackets = max(brackets, depth)
         elif ch in ")]}":
             depth -= 1
-    return best
+        if ch in "+-~":
+            run += 1
+            signs = max(signs, run)
+        elif not ch.isspace():
+            run = 0
+    return (brackets, "brackets") if brackets >= signs else (signs, "signs")
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -43,6 +43,7 @@ class Scenario:
     data: DataSet | None = None
     grad_norm_limit: float | None = None
     source: str = field(default="", repr=False)
+    work: int = 0           # estimated multiply-adds of one forward pass (see limits.MAX_TOTAL_WORK)
 
     @property
     def loss(self) -> int:
@@ -133,21 +134,26 @@ class _Loader:
         b = ProgramBuilder()
         initial: dict[int, np.ndarray] = {}
         total = 0
+        declared = []
         for table, kind in (("values", "value"), ("params", "param")):
             for name, spec in doc.get(table, {}).items():
                 self.check_name(b, table, name)
-                value = self.tensor(spec, table, name, seed)
-                total += value.size
-                if total > limits.MAX_TOTAL_ELEMENTS:
-                    raise ScenarioError(f"values and params hold more than {limits.MAX_TOTAL_ELEMENTS:,} "
-                                        f"elements in all, the limit", table=table, key=name)
-                initial[b.leaf(name, kind, value.shape)] = value
+                # Every size, and their sum, is checked before anything is allocated.
+                shape = _init_shape(spec, table, name) if isinstance(spec, dict) else \
+                    _literal_shape(spec, table, name, 0)
+                total += _count(shape, table, name)
+                _check_total(total, table, name)
+                declared.append((b.leaf(name, kind, shape), spec, table, name))
+        for node_id, spec, table, name in declared:
+            initial[node_id] = self.tensor(spec, table, name, seed)
 
         data = None
         if "data" in doc:
             data = load_data(doc["data"], self.base_dir, seed)
             for name in data.names:
                 self.check_name(b, "data", name)
+                total += data.columns[name].size
+                _check_total(total, "data", name)
                 data.node_ids[name] = b.leaf(name, "data", data.shape(name), text=data.describe(name))
 
         graph = doc["graph"]
@@ -183,21 +189,25 @@ class _Loader:
                                 f"{fmt(b.nodes[loss].shape)}; wrap it in sum(...) or mean(...)",
                                 table="train", key="loss")
         program = b.build(loss)
+        work = _check_program(program)
         lr = _get(train, "train", "learning_rate", float, None if program.params else 0.0)
         if not math.isfinite(lr) or lr < 0:
             raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {lr}", table="train",
                                 key="learning_rate")
         steps = _get(train, "train", "steps", int, 1)
         if not 1 <= steps <= limits.MAX_STEPS:
-            raise ScenarioError(f"steps must be from 1 to {limits.MAX_STEPS:,}, got {steps:,}",
-                                table="train", key="steps")
+            raise ScenarioError(f"steps must be from 1 to {limits.MAX_STEPS:,} (the limit MAX_STEPS), "
+                                f"got {_clip(f'{steps:,}')}", table="train", key="steps")
+        problem = steps_problem(steps, work)
+        if problem:
+            raise ScenarioError(problem, table="train", key="steps")
         limit = _get(train, "train", "grad_norm_limit", float, math.inf)
         if not limit > 0:
             raise ScenarioError("grad_norm_limit must be a positive number", table="train", key="grad_norm_limit")
         return Scenario(title=title, description=description.strip(), path=Path(self.file) if self.base_dir
                         else None, seed=seed, program=program, initial=initial, learning_rate=lr,
                         steps=steps, data=data, grad_norm_limit=None if math.isinf(limit) else limit,
-                        source=self.text)
+                        source=self.text, work=work)
 
     def check_name(self, b: ProgramBuilder, table: str, name: str) -> None:
         if not name.isidentifier() or not name.isascii():
@@ -221,11 +231,7 @@ class _Loader:
 
 def literal(spec, table: str, key: str) -> np.ndarray:
     """A number or rectangular nested lists of numbers, as a float64 array."""
-    shape = _literal_shape(spec, table, key, 0)
-    n = int(np.prod(shape, dtype=np.float64)) if shape else 1
-    if n > limits.MAX_ELEMENTS:
-        raise ScenarioError(f"the literal has {n:,} elements, more than the limit of {limits.MAX_ELEMENTS:,}",
-                            table=table, key=key)
+    _count(_literal_shape(spec, table, key, 0), table, key)
     arr = np.array(spec, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ScenarioError("the value contains nan or inf; use finite numbers", table=table, key=key)
@@ -241,7 +247,8 @@ def _literal_shape(spec, table, key, depth) -> tuple[int, ...]:
     if isinstance(spec, (int, float)):
         return ()
     if depth >= limits.MAX_AXES:
-        raise ScenarioError(f"the list nests more than {limits.MAX_AXES} levels", table=table, key=key)
+        raise ScenarioError(f"the list nests more than {limits.MAX_AXES} levels, the limit (MAX_AXES)",
+                            table=table, key=key)
     if not spec:
         raise ScenarioError("an empty list has no values", table=table, key=key)
     shapes = {_literal_shape(s, table, key, depth + 1) for s in spec}
@@ -251,34 +258,92 @@ def _literal_shape(spec, table, key, depth) -> tuple[int, ...]:
     return (len(spec),) + shapes.pop()
 
 
-def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
+def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
+    """The shape an init table asks for, checked, before anything is drawn."""
     _only(spec, table, ("init", "shape", "scale"), key=name)
     init = _get(spec, table, "init", str, key=name)
     if init not in INITS:
-        raise ScenarioError(f"unknown init {init!r}; choose one of {', '.join(INITS)}", table=table, key=name)
+        raise ScenarioError(f"unknown init {init!r}{_did_you_mean(init, INITS)}; choose one of "
+                            f"{', '.join(INITS)}", table=table, key=name)
     shape = spec.get("shape", [])
     if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
         raise ScenarioError("shape must be a list of whole numbers, like [10, 100]", table=table, key=name)
     if len(shape) > limits.MAX_AXES:
-        raise ScenarioError(f"shape has {len(shape)} axes; the limit is {limits.MAX_AXES}", table=table, key=name)
+        raise ScenarioError(f"shape has {len(shape)} axes; the limit (MAX_AXES) is {limits.MAX_AXES}",
+                            table=table, key=name)
     if any(n < 1 for n in shape):
-        raise ScenarioError(f"every size in shape must be at least 1, got {shape}", table=table, key=name)
+        raise ScenarioError(f"every size in shape must be at least 1, got {_clip(str(shape))}",
+                            table=table, key=name)
+    _count(tuple(shape), table, name)
+    return tuple(shape)
+
+
+def _count(shape: tuple[int, ...], table: str, key: str) -> int:
+    """Elements of a shape, refused above MAX_ELEMENTS (exact integers: no overflow, no allocation)."""
     count = math.prod(shape)
     if count > limits.MAX_ELEMENTS:
-        raise ScenarioError(f"shape {shape} has {count:,} elements, more than the limit of "
-                            f"{limits.MAX_ELEMENTS:,}", table=table, key=name)
+        raise ScenarioError(f"shape {_clip(fmt(shape))} has {_clip(f'{count:,}')} elements, more than the limit "
+                            f"of {limits.MAX_ELEMENTS:,} per tensor (MAX_ELEMENTS)", table=table, key=key)
+    return count
+
+
+def _check_total(total: int, table: str, key: str) -> None:
+    if total > limits.MAX_TOTAL_ELEMENTS:
+        raise ScenarioError(f"values, params and data hold {total:,} elements in all, more than the limit of "
+                            f"{limits.MAX_TOTAL_ELEMENTS:,} (MAX_TOTAL_ELEMENTS)", table=table, key=key)
+
+
+def _check_program(program: Program) -> int:
+    """Refuse a program whose one iteration would hold too much or compute too long; return its work."""
+    elements = work = 0
+    for node in program.nodes:
+        elements += node.size
+        if node.op is not None:
+            work += _node_work(program, node)
+        if elements > limits.MAX_GRAPH_ELEMENTS:
+            raise ScenarioError(f"one iteration would hold more than {limits.MAX_GRAPH_ELEMENTS:,} numbers over "
+                                f"all nodes, the limit (MAX_GRAPH_ELEMENTS); use smaller tensors or fewer nodes",
+                                table="graph", key=node.group or node.key)
+        if work > limits.MAX_WORK_PER_ITERATION:
+            raise ScenarioError(f"one forward pass would take about {work:,} multiply-adds, more than the limit "
+                                f"of {limits.MAX_WORK_PER_ITERATION:,} (MAX_WORK_PER_ITERATION); use smaller "
+                                f"tensors", table="graph", key=node.group or node.key)
+    return work
+
+
+def _node_work(program: Program, node) -> int:
+    """Estimated multiply-adds of one op: a matmul costs out x inner size, anything else its sizes."""
+    ins = [program.nodes[j] for j in node.inputs]
+    if node.op.name == "matmul":
+        return max(node.size, 1) * ins[0].shape[-1]
+    return node.size + sum(i.size for i in ins)
+
+
+def steps_problem(steps: int, work: int) -> str | None:
+    """Why replaying `steps` iterations of `work` multiply-adds each is refused, or None."""
+    if steps * work > limits.MAX_TOTAL_WORK:
+        most = max(1, limits.MAX_TOTAL_WORK // max(work, 1))
+        return (f"{steps:,} steps of about {work:,} multiply-adds each exceed the limit of "
+                f"{limits.MAX_TOTAL_WORK:,} for a whole replay (MAX_TOTAL_WORK); this scenario can run at most "
+                f"{most:,} steps")
+    return None
+
+
+def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
+    shape = _init_shape(spec, table, name)
+    init = spec["init"]
     scale = _get(spec, table, "scale", float, 1.0, key=name)
     if not math.isfinite(scale):
         raise ScenarioError("scale must be a finite number", table=table, key=name)
     # One stream per name, so adding a param does not change the others' draws.
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     if init == "normal":
-        return rng.standard_normal(tuple(shape)) * scale
+        return rng.standard_normal(shape) * scale
     if init == "uniform":
-        return rng.uniform(-scale, scale, tuple(shape))
+        return rng.uniform(-scale, scale, shape)
     if init == "zeros":
-        return np.zeros(tuple(shape))
-    return np.ones(tuple(shape)) * scale
+        return np.zeros(shape)
+    return np.ones(shape) * scale
 
 
 _KIND_TABLE = {"value": "values", "param": "params", "data": "data", "op": "graph"}
