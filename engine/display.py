@@ -10,6 +10,10 @@ __all__ = ["fmt_num", "fmt_shape", "format_tensor", "summary", "stats"]
 
 def fmt_num(x: float, digits: int = 4) -> str:
     """A number in at most `digits` significant digits: 0.628, -4.103, 1.2e-07, nan."""
+    if isinstance(x, np.ndarray):
+        if x.size != 1:
+            raise TypeError(f"fmt_num formats one number, got an array of shape {fmt_shape(x.shape)}")
+        x = x.reshape(-1)[0]        # a (1,) or (1, 1) array is still one number; NumPy 2 refuses float()
     x = float(x)
     if x != x:
         return "nan"
@@ -38,6 +42,8 @@ def summary(a: np.ndarray, digits: int = 3) -> str:
     a = np.asarray(a)
     if a.ndim == 0:
         return fmt_num(a, digits + 1)
+    if a.size == 0:
+        return f"{fmt_shape(a.shape)} empty"
     s = stats(a)
     text = (f"{fmt_shape(a.shape)} min {fmt_num(s['min'], digits)} max {fmt_num(s['max'], digits)} "
             f"mean {fmt_num(s['mean'], digits)} norm {fmt_num(s['norm'], digits)}")
