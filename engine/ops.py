@@ -301,6 +301,16 @@ def local_jacobian(op: Op, i: int, out: np.ndarray, inputs: list[np.ndarray], at
     """The numeric Jacobian ∂out/∂input_i, shape (out.size, input.size), built row by row from VJPs."""
     from .accumulate import unbroadcast
     target = inputs[i]
+    if op.elementwise:
+        # Diagonal after broadcasting: one VJP with g = 1 gives every ∂out_r/∂input, and output r
+        # depends only on the input element it was broadcast from. One call instead of out.size.
+        with np.errstate(all="ignore"):
+            d = np.broadcast_to(np.asarray(op.vjps[i](np.ones(out.shape), out, *inputs, **attrs),
+                                           dtype=np.float64), out.shape)
+        source = np.broadcast_to(np.arange(target.size).reshape(target.shape), out.shape)
+        rows = np.zeros((max(out.size, 1), target.size))
+        rows[np.arange(out.size), source.ravel()] = d.ravel()
+        return rows
     rows = np.zeros((max(out.size, 1), target.size))
     for r in range(out.size):
         g = np.zeros(out.shape)
