@@ -50,7 +50,10 @@ class Paths:
         """The sum over paths of the products: ∂E/∂node for scalar graphs."""
         if not self.scalar or self.truncated:
             return None
-        return float(sum(p.product for p in self.paths))
+        products = [p.product for p in self.paths]
+        if any(x is None for x in products):
+            return None               # some node on a path has no value yet (mid forward pass)
+        return float(sum(products))
 
 
 def chain_paths(program: Program, node: int, vals: list | None = None) -> Paths:

@@ -202,3 +202,14 @@ def test_too_many_paths_are_truncated():
     small = engine.chain_paths(sc.program, sc.program.by_name["n2"], vals)
     assert not small.truncated and len(small.paths) == 2 ** (levels - 2)
     assert small.total == 2.0 ** (levels - 2)        # d(y^(2^9))/dy at y = 1
+
+
+def test_before_the_forward_pass_ends_products_and_total_are_unknown():
+    sc = load(SPLIT)
+    p = sc.program
+    st = engine.Stepper(sc)
+    st.step()                                       # only c = a + b has a value
+    vals = [st.value(i) for i in range(len(p.nodes))]
+    paths = engine.chain_paths(p, p.by_name["b"], vals)
+    assert len(paths.paths) == 2
+    assert all(path.product is None for path in paths.paths) and paths.total is None
