@@ -126,8 +126,14 @@ defop("sqrt", 1, np.sqrt, [lambda g, out, a: g / (2.0 * out)], ["1/(2·√{0})"]
 defop("abs", 1, np.abs, [lambda g, out, a: g * np.sign(a)], ["sign({0})"], same_shape, elementwise=True)
 defop("neg", 1, np.negative, [lambda g, out, a: -g], ["-1"], same_shape, symbol="-", elementwise=True)
 defop("identity", 1, lambda a: a, [lambda g, out, a: g], ["1"], same_shape, elementwise=True)
-defop("pow", 1, lambda a, p: np.power(a, p), [lambda g, out, a, p: g * (p * np.power(a, p - 1.0))],
-      ["{p}·{0}^{pm1}"], same_shape, attrs=("p",), elementwise=True)
+def _pow_vjp(g, out, a, p):
+    if p == 0:
+        return g * 0.0            # d(x**0)/dx = 0 everywhere, even at x = 0 where 0 * x**-1 is nan
+    return g * (p * np.power(a, p - 1.0))
+
+
+defop("pow", 1, lambda a, p: np.power(a, p), [_pow_vjp], ["{p}·{0}^{pm1}"], same_shape, attrs=("p",),
+      elementwise=True)
 
 
 # ---------------------------------------------------------------- elementwise, two inputs

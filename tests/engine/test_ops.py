@@ -100,7 +100,8 @@ for name, (maker, ref) in UNARY.items():
     for shape in [(), (5,), (2, 3)]:
         case(name, ((maker, shape),), {}, ref)
 
-for p, maker in [(2.0, _any), (3.0, _any), (0.5, _positive), (-1.0, _away_from_zero), (-1.5, _positive)]:
+for p, maker in [(2.0, _any), (3.0, _any), (0.5, _positive), (-1.0, _away_from_zero), (-1.5, _positive),
+                 (0.0, _any), (1.0, _any)]:
     case("pow", ((maker, (2, 3)),), {"p": p}, lambda x, p: x ** p)
 
 BROADCAST_PAIRS = [((4,), (4,)), ((3, 1), (4,)), ((), (2, 3)), ((2, 3), ()), ((2, 1), (1, 3)),
@@ -238,6 +239,15 @@ def test_cross_entropy_is_stable_for_huge_logits():
     grad = op.vjps[0](np.ones(()), op.forward(logits, targets), logits, targets)
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(grad, [[0, 0, 0], [-0.5, 0.5, 0]], atol=1e-300)
+
+
+def test_pow_zero_has_a_zero_derivative_even_at_zero():
+    op = REGISTRY["pow"]
+    a = np.array([0.0, 2.0, -3.0])
+    assert op.vjps[0](np.ones(3), op.forward(a, p=0.0), a, p=0.0).tolist() == [0.0, 0.0, 0.0]
+    # p = 2 at 0 is an ordinary 0, and p = 1 gives 1 everywhere (0**0 = 1).
+    assert op.vjps[0](np.ones(3), op.forward(a, p=2.0), a, p=2.0).tolist() == [0.0, 4.0, -6.0]
+    assert op.vjps[0](np.ones(3), op.forward(a, p=1.0), a, p=1.0).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_relu_derivative_at_zero_is_zero():
