@@ -15,7 +15,7 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
 
-from engine import Phase, ScenarioError, Stepper, bundled_dir, gradcheck, load_scenario
+from engine import ScenarioError, Stepper, bundled_dir, gradcheck, load_scenario
 
 from .bindings import ACTIONS
 from .messages import NodeSelected, RunDone, RunProgress
@@ -97,6 +97,7 @@ class GradstepApp(App):
         self.watch_file = watch_file
         self.stepper: Stepper | None = None
         self.changed: frozenset[int] = frozenset()     # nodes the last step wrote
+        self.changed_kind = ""                         # and its kind: forward, seed, backward, update
         self.load_error: str | None = None
         self._stat: tuple | None = None
         self._missing = False
@@ -221,11 +222,13 @@ class GradstepApp(App):
             return
         sel = self.selected if 0 <= self.selected < len(st.program.nodes) else 0
         with np.errstate(all="ignore"):
-            backward = st.cursor.phase is not Phase.FORWARD
+            none = frozenset()
+            forward = self.changed if self.changed_kind == "forward" else none
+            backward = self.changed if self.changed_kind in ("seed", "backward") else none
             self.main.query_one(StatusLine).show(st, st.scenario.title, self.play_text())
             self.main.query_one(GraphPane).show(st, sel)
-            self.main.query_one(ValuesPane).show(st, sel, self.changed)
-            self.main.query_one(GradientsPane).show(st, sel, self.changed, backward)
+            self.main.query_one(ValuesPane).show(st, sel, forward)
+            self.main.query_one(GradientsPane).show(st, sel, backward)
             self.main.query_one(UpdatesPane).show(st)
             curve = self.main.query_one(LossCurve)
             n = st.iteration
@@ -237,7 +240,7 @@ class GradstepApp(App):
         lines = []
         st = self.stepper
         if st is not None and st.anomaly is not None and self.playing != "run":
-            lines.append(f"⚠ numeric anomaly: {st.anomaly.message}  (p steps back)")
+            lines.append(f"numeric anomaly: {st.anomaly.message}  (p steps back)")
         if self.load_error is not None:
             lines.append(f"reload failed, showing the last good version: {self.load_error}")
         elif self._missing:
@@ -280,6 +283,7 @@ class GradstepApp(App):
         """After the Stepper moved: note what changed, follow the cursor, stop on an anomaly."""
         st = self.stepper
         self.changed = frozenset(event.writes) if event is not None else frozenset()
+        self.changed_kind = event.kind if event is not None else ""
         if select:
             self.selected = self._default_selection(event)
         self.tick = st.tick

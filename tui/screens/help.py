@@ -39,7 +39,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("escape, ? or q closes this help.", style="#9e9e9e"))
 
     def on_mount(self) -> None:
-        self.query_one("#help-box").border_title = "Help: every key"
+        box = self.query_one("#help-box")
+        box.border_title = "Help: every key (↑ ↓ scroll)"
+        box.focus()
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

@@ -32,7 +32,8 @@ class GradientsPane(LinePane):
         self._cache.clear()
         self._scalar_graph = all(n.shape == () for n in st.program.nodes)
 
-    def show(self, st: Stepper, selected: int, changed: frozenset[int], backward: bool) -> None:
+    def show(self, st: Stepper, selected: int, changed: frozenset[int]) -> None:
+        """changed: the nodes whose gradient the last step wrote (highlighted)."""
         p = st.program
         width = max(10, self.scrollable_content_region.width)
         loss = p.nodes[p.loss].name
@@ -51,15 +52,15 @@ class GradientsPane(LinePane):
             out.append(head)
             g = st.grad(selected)
             if g is not None:
-                out.extend(tensorview.lines(g, width, "bold #ffd75f" if selected in changed and backward else ""))
-            out.extend(self._contributions(st, selected, name, width))
+                out.extend(tensorview.lines(g, width, "bold #ffd75f" if selected in changed else ""))
             out.extend(self._paths(st, selected, name, loss))
+            out.extend(self._contributions(st, selected, name, width))
         out.append(Text("gradients so far:", style="#6c6c6c", end=""))
         for n in p.nodes:
             g = st.grad(n.id)
             if g is None:
                 continue
-            hot = backward and n.id in changed
+            hot = n.id in changed
             mark = st.grad_status(n.id)
             hit = self._cache.get(n.id)
             if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
@@ -119,9 +120,8 @@ class GradientsPane(LinePane):
         paths = chain_paths(p, node, vals)
         if not paths.scalar or paths.truncated or not paths.paths:
             return []
-        out = [Text(f"chain rule, {len(paths.paths)} path{'s' * (len(paths.paths) > 1)} "
-                    f"from {loss} to {name}:", style="#6c6c6c", end="")]
         terms = []
+        lines = []
         for path in paths.paths[:MAX_PATHS_SHOWN]:
             route = "→".join([p.nodes[e.consumer].name for e in path.edges] + [name])
             factors = "·".join(_factor(e.local) for e in path.edges)
@@ -129,11 +129,13 @@ class GradientsPane(LinePane):
             t = Text(no_wrap=True, end="")
             t.append(f"  {route}: ", style="#9e9e9e")
             t.append(f"{factors} = {fmt_num(path.product)}")
-            out.append(t)
+            lines.append(t)
+        n = len(paths.paths)
         total = Text(no_wrap=True, end="")
+        total.append(f"chain rule, {n} path{'s' * (n > 1)}: ", style="#9e9e9e")
         total.append(f"∂{loss}/∂{name} = ", style="bold")
-        if len(paths.paths) <= MAX_PATHS_SHOWN:
+        if n <= MAX_PATHS_SHOWN:
             total.append(" + ".join(terms) + " = ")
         total.append(fmt_num(paths.total), style="bold #87d787")
-        out.append(total)
+        out = [total] + lines
         return out

@@ -98,6 +98,7 @@ class GraphPane(LinePane):
         self.row_of: dict[int, int] = {}
         self.folded: set[str] = set()
         self._sigs: list[tuple] = []
+        self._status_width = 2
 
     # ------------------------------------------------------------------ layout of the listing
     def load(self, program: Program, folded: set[str] | None = None) -> None:
@@ -134,6 +135,8 @@ class GraphPane(LinePane):
             for s in srcs:
                 used[s] = True
         gutters = lanes(feeds, used)
+        most = max(p.expected, default=1)
+        self._status_width = 2 if most <= 1 else len(f"{most}/{most}") + 1
         self.rows = []
         for r, i in enumerate(shown):
             node = p.nodes[i]
@@ -228,14 +231,15 @@ class GraphPane(LinePane):
         t = Text(no_wrap=True, end="")
         t.append("▶" if is_next else " ", style="bold #ffd75f")
         t.append_text(row.gutter)
-        if status == "✓":
-            t.append("✓   ", style="#87d787")
-        elif status == "·":
-            t.append("·   ", style="#6c6c6c")
-        elif status:
-            t.append(f"{status:<4}", style="bold #ffd75f")
+        w = self._status_width
+        if status:
+            colour = {"✓": "#87d787", "·": "#6c6c6c"}.get(status, "bold #ffd75f")
+            t.append(f"{status:<{w}}", style=colour)
+        else:
+            t.append(" " * w)
         if bad:
-            t.append("⚠ ", style="bold red")
+            t.append("!", style="bold white on red")
+            t.append(" ")
         if folded:
             t.append("▸ ", style="bold #87afff")
         style = "bold" if done else "#808080"

@@ -61,7 +61,7 @@ class LossCurve(Widget):
         cur_col = min(cols - 1, (self.current - 1) * cols // n) if self.current <= n else None
         out = Text(no_wrap=True, end="")
         for r in range(plot_h):
-            label = top if r == 0 else bottom if r == plot_h - 1 else ""
+            label = top if r == 0 else bottom if r == plot_h - 1 and hi != lo else ""
             out.append(f"{label:>{label_w}}┤" if label else " " * label_w + "│", style="#9e9e9e")
             base = (plot_h - 1 - r) * 8
             for c, hgt in enumerate(heights):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from engine import fmt_num, format_tensor, summary
+from engine import fmt_num, format_tensor, stats, summary
 
 SMALL = 64           # up to this many elements a tensor is shown as numbers
 INLINE = 6           # up to this many elements a tensor fits on one line of a list
@@ -20,7 +20,11 @@ def short(a: np.ndarray, width: int = 1000) -> str:
     a = np.asarray(a)
     if a.size <= INLINE:
         return format_tensor(a).replace("\n", "")
-    return fit(summary(a), width)[0]
+    head = fit(summary(a), width)[0]
+    if len(head) <= width:
+        return head
+    s = stats(a)
+    return f"min {fmt_num(s['min'], 3)} max {fmt_num(s['max'], 3)}"
 
 
 def lines(a: np.ndarray, width: int, style: str = "") -> list[Text]:

@@ -20,11 +20,9 @@ class UpdatesPane(LinePane):
         width = max(10, self.scrollable_content_region.width)
         out = []
         head = Text(no_wrap=True, end="")
-        head.append("w ← w − η·∂E/∂w", style="#9e9e9e")
-        head.append(f"   η = {fmt_num(st.eta)}", style="bold #87afff")
+        head.append(f"η = {fmt_num(st.eta)}", style="bold #87afff")
+        head.append("   w ← w − η·∂E/∂w" if p.params else "   no params: nothing to update", style="#9e9e9e")
         out.append(head)
-        if not p.params:
-            out.append(Text("this scenario has no params: nothing to update", style="#808080", end=""))
         focus = 0
         for k, u in enumerate(st.updates()):
             node = p.nodes[u.param]
