@@ -173,8 +173,10 @@ def _matmul_vjp_b(g, out, a, b):
 
 defop("matmul", 2, np.dot, [_matmul_vjp_a, _matmul_vjp_b], ["g ⊗ {1}  (g @ {1}ᵀ)", "{0}ᵀ @ g"],
       lambda a, b: matmul_shape(a, b), symbol="@")
-defop("transpose", 1, np.transpose, [lambda g, out, a: np.transpose(g)], ["transpose: g.T"],
-      lambda a: tuple(reversed(a)))
+# A copy in C order, not NumPy's strided view: a later reduction sums in memory order, so a view
+# would round differently from the fast path, which keeps every value in a C-ordered buffer.
+defop("transpose", 1, lambda a: np.transpose(a).copy(order="C"),
+      [lambda g, out, a: np.transpose(g).copy(order="C")], ["transpose: g.T"], lambda a: tuple(reversed(a)))
 
 
 # ---------------------------------------------------------------- reductions
