@@ -117,6 +117,7 @@ ANY_MOVE = st.one_of(
     st.sampled_from(["step", "run_phase", "run_iteration", "back", "back_phase", "back_iteration"]),
     st.tuples(st.just("seek"), st.integers(0, 10_000)),
     st.tuples(st.just("seek_iteration"), st.integers(1, 6)),
+    st.tuples(st.just("run_iterations"), st.integers(1, 3)),
 )
 
 
@@ -511,3 +512,28 @@ def test_local_derivative_of_a_large_broadcast_edge_stays_small(monkeypatch):
     assert all(rows * cols <= engine.stepper.SMALL ** 2 for rows, cols in built), built
     # The elementwise derivative ∂y/∂b, one value per output element, is what there is to show.
     assert local is None or local.size <= 200 * 50
+
+
+@settings(max_examples=60, deadline=None)
+@given(moves=st.lists(st.one_of(ANY_MOVE, st.tuples(st.just("set_eta"), st.sampled_from([0.125, 0.25, 0.5, 1.0]))),
+                      min_size=1, max_size=12))
+def test_any_eta_schedule_matches_the_closed_form(moves):
+    # Changing η from wherever the cursor stands, then travelling anywhere, must never reuse a stale
+    # checkpoint: the end state is the closed form of the schedule the stepper reports. Run with
+    # the default budget and with one so small that most iteration starts are recomputed.
+    for budget in (None, 16):
+        with pytest.MonkeyPatch.context() as mp:
+            if budget is not None:
+                mp.setattr(engine.stepper, "History", lambda s, i: History(s, i, budget=budget))
+            st_ = engine.Stepper(load(LINEAR))
+            for move in moves:
+                if isinstance(move, tuple):
+                    arg = move[1] % (st_.total_ticks + 1) if move[0] == "seek" else move[1]
+                    getattr(st_, move[0])(arg)
+                else:
+                    getattr(st_, move)()
+            st_.seek_iteration(1)
+            st_.run_iterations(st_.steps)
+        losses, w, v = closed_form([st_.eta_at(k) for k in range(1, st_.steps + 1)])
+        assert _wv(st_) == (w, v)
+        assert st_.losses.tolist() == losses
