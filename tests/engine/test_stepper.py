@@ -537,3 +537,46 @@ def test_any_eta_schedule_matches_the_closed_form(moves):
         losses, w, v = closed_form([st_.eta_at(k) for k in range(1, st_.steps + 1)])
         assert _wv(st_) == (w, v)
         assert st_.losses.tolist() == losses
+
+
+@pytest.mark.parametrize("text, phase, kind, node", [
+    # sqrt(w·w) at w = 0: the forward pass is finite, ∂sqrt/∂z = 1/(2·0) is not.
+    ("""
+        [scenario]
+        title = "sqrt kink"
+        [params]
+        w = 0.0
+        [graph]
+        z = "w * w"
+        r = "sqrt(z)"
+        E = "r + w"
+        [train]
+        loss = "E"
+        learning_rate = 0.1
+        steps = 3
+    """, "backward", "inf", "r"),
+    # A gradient over the scenario's grad_norm_limit stops the run at the backward step that completed it.
+    ("""
+        [scenario]
+        title = "norm limit"
+        [params]
+        w = [1.0, 2.0]
+        [graph]
+        E = "sum(w ** 3)"
+        [train]
+        loss = "E"
+        learning_rate = 0.01
+        steps = 5
+        grad_norm_limit = 10.0
+    """, "backward", "grad_norm", "w"),
+])
+def test_backward_anomalies_agree_between_stepping_and_the_fast_path(text, phase, kind, node, snap):
+    sc = load(text)
+    slow = engine.Stepper(sc)
+    while slow.anomaly is None and not slow.at_end:
+        slow.run_iteration()
+    fast = engine.Stepper(sc)
+    an = fast.run_iterations(sc.steps)
+    assert an is not None and (an.phase, an.kind, an.node_name) == (phase, kind, node)
+    assert an == slow.anomaly
+    assert_same(snap(fast), snap(slow))
