@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -179,11 +180,12 @@ def _column(body: list[list[str]], lines: list[int], ci: int, title: str, rel: s
     for r, row in enumerate(body):
         cell = row[ci] if ci < len(row) else ""
         try:
-            col[r] = float(cell)
+            v = float(cell)
         except ValueError:
             raise ScenarioError(f"{rel} line {lines[r]}, column {title!r}: {cell[:40]!r} is not a number",
                                 table="data", key=name) from None
-        if col[r] - col[r] != 0.0:
+        col[r] = v
+        if not math.isfinite(v):
             raise ScenarioError(f"{rel} line {lines[r]}, column {title!r}: {cell[:40]!r} is not a finite "
                                 f"number (nan and inf are not data)", table="data", key=name)
     return col

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import warnings
 from typing import Collection, Protocol
 
 from . import limits
@@ -63,7 +64,10 @@ def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ())
     if "\x00" in text:
         raise ScenarioError("the expression contains a NUL character", table="graph", key=key)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():
+            # Python warns about odd literals like '1e' or '\d' on stderr; the error says enough.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ScenarioError(f"cannot read the expression {_clip(text)!r}: {e.msg}"
                             + (f" at column {e.offset}" if e.offset else ""), table="graph", key=key) from None

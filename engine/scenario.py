@@ -335,6 +335,9 @@ def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
     scale = _get(spec, table, "scale", float, 1.0, key=name)
     if not math.isfinite(scale):
         raise ScenarioError("scale must be a finite number", table=table, key=name)
+    if scale < 0 and init in ("normal", "uniform"):
+        raise ScenarioError(f"scale is the spread of the {init} draw, so it cannot be negative; got {scale:g}",
+                            table=table, key=name)
     # One stream per name, so adding a param does not change the others' draws.
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     if init == "normal":

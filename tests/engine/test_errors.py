@@ -144,6 +144,8 @@ CASES = [
      + TRAIN, {}, "params", "W", ["shape must be a list of whole numbers"]),
     ("bad init scale", HEAD + '[params]\nW = { init = "normal", shape = [3], scale = "big" }  #!\n[graph]\n'
      'E = "sum(W)"\n' + TRAIN, {}, "params", "W", ["scale must be a number"]),
+    ("negative scale", HEAD + '[params]\nW = { init = "uniform", shape = [3], scale = -1 }  #!\n[graph]\n'
+     'E = "sum(W)"\n' + TRAIN, {}, "params", "W", ["scale", "cannot be negative"]),
     ("huge integer literal", HEAD + '[values]\nx = ' + "9" * 400 + '  #!\n[graph]\nE = "x * 2"\n' + TRAIN,
      {}, "values", "x", ["too large"]),
     ("negative seed", '[scenario]\ntitle = "t"\nseed = -1  #!\n[values]\nx = 1.0\n[graph]\nE = "x * 2"\n'
@@ -156,6 +158,8 @@ CASES = [
      {"d.csv": "a,b\n1,2\n"}, "data", "x", ["no column 'q'", "'a', 'b'"]),
     ("CSV non-number cell", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "b"]  #!\n[graph]\nE = "sum(x)"\n'
      + TRAIN, {"d.csv": "a,b\n1,2\n3,4\n5,abc\n"}, "data", "x", ["d.csv line 4", "'abc' is not a number"]),
+    ("CSV infinite cell", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "b"]  #!\n[graph]\nE = "sum(x)"\n'
+     + TRAIN, {"d.csv": "a,b\n1,2\n\n3,1e999\n"}, "data", "x", ["d.csv line 4", "not a finite number"]),
     ("CSV short row", HEAD + '[data]\nfile = "d.csv"\nx = ["a", "b"]  #!\n[graph]\nE = "sum(x)"\n'
      + TRAIN, {"d.csv": "a,b\n1,2\n3\n"}, "data", "x", ["d.csv line 3", "is not a number"]),
     ("CSV missing file", HEAD + '[data]\nfile = "nope.csv"  #!\nx = ["a"]\n[graph]\nE = "sum(x)"\n' + TRAIN,
