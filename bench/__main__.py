@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import platform
 import sys
 import time
+import traceback
 
-from .report import table
+import numpy as np
 
-BENCHMARKS = ("two_layer", "wide_net", "stepping", "time_travel", "scaling")
+from .report import Figure, table
+
+BENCHMARKS = ("two_layer", "wide_net", "stepping", "time_travel", "scaling", "tui_latency", "tui_playback", "startup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,16 +26,22 @@ def main(argv: list[str] | None = None) -> int:
     figures = []
     correct = True
     print("# gradstep benchmarks" + (" (--quick: short smoke run, rough figures)" if args.quick else ""))
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+          f"Python {platform.python_version()}, NumPy {np.__version__}")
     for name in [b for b in BENCHMARKS if not args.only or b in args.only]:
-        module = importlib.import_module(f"bench.{name}")
-        figs, ok = module.run(args.quick)
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            figs, ok = module.run(args.quick)
+        except Exception:          # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            figs, ok = [Figure(f"{name}: the benchmark crashed", "see the traceback above", "runs", False)], False
         figures += figs
         correct &= ok
-    print(f"\n## Summary (`make bench`, {time.perf_counter() - start:.0f} s)\n")
+    command = "python -m bench" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else "")
+    print(f"\n## Summary (`{command}`, {time.perf_counter() - start:.0f} s)\n")
     print(table(figures))
     if not correct:
-        print("\nA correctness check failed (see above): the figures compare unequal computations.",
-              file=sys.stderr)
+        print("\nA benchmark crashed or a correctness check failed (see above).", file=sys.stderr)
     return 0 if correct else 1
 
 

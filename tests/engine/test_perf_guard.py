@@ -171,7 +171,9 @@ def test_bench_quick_runs_and_prints_the_summary():
     assert "Measured" in header and "Target" in header and "Met?" in header
     for figure in ("Two-layer iteration, engine ÷ NumPy", "Wide-net iteration, engine ÷ NumPy",
                    "Step one node, two-layer", "Step one node, 500-node graph", "History memory",
-                   "Seek from the end", "bit-identical", "Scaling"):
+                   "Seek from the end", "bit-identical", "Scaling", "TUI step latency, two-layer",
+                   "TUI step latency, 200-node graph", "Playback at max speed", "`gradstep --help`",
+                   "`gradstep run` imports textual", "TUI ready for the first key"):
         assert figure in summary, f"no {figure!r} row in the summary"
     rows = [r for r in summary.splitlines() if r.startswith("| ")]
     assert all(r.count("|") == 5 for r in rows), "every summary row has four cells"
