@@ -1,6 +1,7 @@
 """The `gradstep` command. Headless subcommands never import textual; only the TUI does.
 
-Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage.
+Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage,
+70 a bug in gradstep itself (one line on stderr; GRADSTEP_DEBUG=1 shows the traceback).
 """
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +31,21 @@ def default_scenario() -> Path:
     return bundled_dir() / "two_layer.toml"
 
 
+EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1 and 2, which carry meaning for scripts
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Numeric faults are detected and reported by the engine (the first node, its op, its inputs);
+    # NumPy's own warnings would only repeat that, raw, on the terminal. The filter is process-wide,
+    # so it also covers threads.
+    warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        if argv and argv[0] in COMMANDS:
-            return _headless(argv)
-        return _tui(argv)
+        with np.errstate(all="ignore"):
+            if argv and argv[0] in COMMANDS:
+                return _headless(argv)
+            return _tui(argv)
     except ScenarioError as e:
         print(f"gradstep: {e}", file=sys.stderr)
         return 2
@@ -42,7 +53,21 @@ def main(argv: list[str] | None = None) -> int:
         print("gradstep: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        # The reader left (| head): stop quietly, and keep Python from complaining at exit.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
         return 0
+    except MemoryError:
+        print("gradstep: out of memory", file=sys.stderr)
+        return EXIT_BUG
+    except Exception as e:          # a bug: one line, never a traceback, unless asked for
+        if os.environ.get("GRADSTEP_DEBUG"):
+            raise
+        print(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; "
+              f"GRADSTEP_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_BUG
 
 
 def _tui(argv: list[str]) -> int:
@@ -56,6 +81,9 @@ def _tui(argv: list[str]) -> int:
     path = Path(args.scenario) if args.scenario else default_scenario()
     if not path.exists():
         print(f"gradstep: {path}: no such scenario file", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        print(f"gradstep: {path}: not a scenario file (a folder or a device)", file=sys.stderr)
         return 2
     from tui.app import run_app      # textual is imported only here
     return run_app(path)
@@ -263,9 +291,9 @@ def cmd_dot(scenario, args) -> int:
              "data": 'shape=box, style=dashed', "const": "shape=plaintext", "op": "shape=ellipse"}
     from .shapes import fmt
     for n in p.nodes:
-        label = f"{n.name}\\n{n.text if n.op else n.kind} {fmt(n.shape)}"
+        label = _dot_escape(n.name) + "\\n" + _dot_escape(f"{n.text if n.op else n.kind} {fmt(n.shape)}")
         extra = ", penwidth=2" if n.id == p.loss else ""
-        lines.append(f'  n{n.id} [label="{_dot_escape(label)}", {style[n.kind]}{extra}];')
+        lines.append(f'  n{n.id} [label="{label}", {style[n.kind]}{extra}];')
     for n in p.nodes:
         for j in n.inputs:
             lines.append(f"  n{j} -> n{n.id};")
@@ -275,4 +303,5 @@ def cmd_dot(scenario, args) -> int:
 
 
 def _dot_escape(s: str) -> str:
-    return s.replace('"', '\\"')
+    """Text safe inside a DOT quoted string: backslashes, quotes and line breaks escaped."""
+    return (s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n"))
