@@ -169,10 +169,10 @@ class _Loader:
             except ScenarioError as e:
                 raise e.located(table="graph", key=key) from None
         b.group = None
-        _check_class_indices(b, initial, data)
         for node in b.nodes:
             if node.kind == "const":
                 initial[node.id] = np.asarray(node.attrs["value"], dtype=np.float64)
+        _check_class_indices(b, initial, data)
 
         train = doc["train"]
         _only(train, "train", TRAIN_KEYS)
@@ -373,8 +373,9 @@ def _check_class_indices(b: ProgramBuilder, initial: dict[int, np.ndarray], data
             arr, where = initial[source.id], repr(source.name)
         why = check_class_indices(np.empty(logits.shape), arr)
         if why:
-            raise ScenarioError(f"{node.name!r}: {why} (in {where}); there are {logits.shape[-1]} classes, "
-                                f"numbered from 0", table="graph", key=node.group)
+            k = logits.shape[-1]
+            count = "there is 1 class, numbered 0" if k == 1 else f"there are {k} classes, numbered from 0"
+            raise ScenarioError(f"{node.name!r}: {why} (in {where}); {count}", table="graph", key=node.group)
 
 
 def _did_you_mean(word: str, choices) -> str:

@@ -180,6 +180,8 @@ CASES = [
      ["class indices must lie in 0..1", "data column 't'"]),
     ("cross_entropy fractional index", HEAD + '[values]\nz = [[1.0, 2.0, 3.0]]\nt = [0.5]\n[graph]\n'
      'E = "cross_entropy(z, t)"  #!\n' + TRAIN, {}, "graph", "E", ["whole numbers"]),
+    ("cross_entropy constant index", HEAD + '[params]\nz = [0.5]\n[graph]\nE = "cross_entropy(z, 2)"  #!\n'
+     + TRAIN, {}, "graph", "E", ["class indices must lie in 0..0", "got 2..2", "there is 1 class"]),
     ("cross_entropy computed indices", HEAD + '[values]\nz = [[1.0, 2.0, 3.0]]\nt = [1.0]\n[graph]\n'
      'u = "t * 5"\nE = "cross_entropy(z, u)"  #!\n' + TRAIN, {}, "graph", "E", ["straight from [values]"]),
 ]
