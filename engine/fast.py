@@ -64,12 +64,12 @@ class FastPath:
         self.backward_plan: list[Callable] = []
         self.grads: dict[int, _Grad] = {}
         self._compile_backward()
-        self.update_plan = []
-        self.param_grads = []
+        # (param buffer, gradient buffer, temporary for eta * gradient), allocated once.
+        self._updates = []
         for i in p.params:
             g = self.grads.get(i)
             if g is not None and g.current is not None:
-                self.param_grads.append((i, g.current))
+                self._updates.append((self.vals[i], g.current, np.zeros(g.current.shape)))
 
     # ------------------------------------------------------------------ compile: forward
     def _compile_forward(self, node) -> Callable:
@@ -183,13 +183,17 @@ class FastPath:
     # ------------------------------------------------------------------ running
     def run(self, params: dict[int, np.ndarray], first: int, count: int,
             eta_schedule: list[tuple[int, float]], leaves_for: Callable[[int], dict],
-            on_loss: Callable[[int, list[float]], None], leaves_vary: bool = False,
-            ) -> tuple[dict[int, np.ndarray], int | None]:
+            on_loss: Callable[[int, list[float]], None], leaves_vary: bool = False, *,
+            checkpoint: Callable[[int, dict[int, np.ndarray]], None] | None = None, every: int = 0,
+            stop_on_fault: bool = True) -> tuple[dict[int, np.ndarray], int | None]:
         """Run `count` iterations from `first`; return the new params and the first faulty iteration.
 
         eta_schedule lists (first iteration, eta) in order. on_loss(first, losses) receives the
-        loss of each iteration run, once at the end. A fault is a non-finite loss, a non-finite
-        param, or a gradient norm over the scenario's limit. The params returned are fresh arrays.
+        loss of each iteration run, once at the end. checkpoint(it, params) receives a copy of the
+        params at the start of every iteration it with (it - 1) % every == 0 reached on the way.
+        A fault is a non-finite loss, a non-finite param, or a gradient norm over the scenario's
+        limit; with stop_on_fault=False the run goes on through faults (exact recomputation of a
+        run that diverged). The params returned are fresh arrays.
         """
         p = self.program
         vals = self.vals
@@ -202,20 +206,25 @@ class FastPath:
         if self.varies:
             data_nodes = [(vals[ds.node_ids[name]], col) for name, col in ds.columns.items()]
         loss_buf = vals[p.loss]
-        updates = [(vals[i], g, np.zeros(g.shape)) for i, g in self.param_grads]
-        watch = self.limit is not None
+        updates = self._updates
+        watch = self.limit is not None and stop_on_fault
         losses: list[float] = []
         record = losses.append
         bad = None
         end = first + count
+        # The last iteration of each checkpoint interval: after it, the params are a checkpoint.
+        if checkpoint is not None and every > 0:
+            cp_last = ((first - 1) // every + 1) * every
+        else:
+            cp_last = end
         it = first
         with np.errstate(all="ignore"):
             while it < end and bad is None:
                 # One segment per learning rate: eta is baked into the update calls.
                 eta = _eta_at(eta_schedule, it)
                 seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
-                upd = []
                 eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
+                upd = []
                 for w, g, tmp in updates:
                     upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
                 if watch:
@@ -235,7 +244,7 @@ class FastPath:
                         f()
                     loss = float(loss_buf)
                     record(loss)
-                    if loss - loss != 0.0:
+                    if loss - loss != 0.0 and stop_on_fault:
                         bad = it
                         break
                     if watch:
@@ -244,9 +253,12 @@ class FastPath:
                             break
                         for f in after:
                             f()
+                    if it == cp_last:
+                        checkpoint(it + 1, {i: vals[i].copy() for i in params})
+                        cp_last += every
                 else:
                     it = seg_end
-            if bad is None and not all(kernels.finite(w) for w, _, _ in updates):
+            if bad is None and stop_on_fault and not all(kernels.finite(w) for w, _, _ in updates):
                 # A param went non-finite without spoiling the loss: the caller searches the range.
                 bad = end - 1
         on_loss(first, losses)

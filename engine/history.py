@@ -72,24 +72,22 @@ class History:
 
     def advance(self, iteration: int, count: int) -> int | None:
         """Run count iterations from the start of `iteration`; the first iteration with a fault, or None."""
-        params, bad = self._run(iteration, self.params_at(iteration), count)
+        params, bad = self._run(iteration, self.params_at(iteration), count, stop_on_fault=True)
         return bad
 
-    def _run(self, iteration: int, params: dict[int, np.ndarray], count: int):
+    def _run(self, iteration: int, params: dict[int, np.ndarray], count: int, stop_on_fault: bool = False):
+        """One fast run that records losses and the checkpoints it passes.
+
+        Recomputing a start (params_at) goes on through faults, so a diverged run is reproduced
+        exactly; advancing stops at the first fault so the stepper can show it.
+        """
         st = self.stepper
-        fast = st.fast
-        it = iteration
-        end = iteration + count
-        while it < end:
-            # Stop at each checkpoint boundary to record it.
-            nxt = min(end, ((it - 1) // self.every + 1) * self.every + 1)
-            params, bad = fast.run(params, it, nxt - it, st.eta_schedule, st.leaves_for, self.record_losses,
-                                   leaves_vary=bool(st.edits))
-            if bad is not None:
-                return params, bad
-            it = nxt
-            self.record_start(it, params)
-        return params, None
+        params, bad = st.fast.run(params, iteration, count, st.eta_schedule, st.leaves_for, self.record_losses,
+                                  leaves_vary=bool(st.edits), checkpoint=self.record_start, every=self.every,
+                                  stop_on_fault=stop_on_fault)
+        if bad is None:
+            self.record_start(iteration + count, params)
+        return params, bad
 
     def invalidate(self, *, checkpoints_after: int, losses_from: int) -> None:
         """Forget what a change made at an iteration has made stale."""

@@ -28,7 +28,7 @@ def vjp(node: Node, pos: int, g: np.ndarray, vals: list) -> np.ndarray:
 
 def update(w: np.ndarray, grad: np.ndarray, eta: float) -> np.ndarray:
     """One gradient-descent step, out of place."""
-    return w - eta * grad
+    return np.asarray(w - eta * grad)      # an array even for 0-d params, as stepping gives
 
 
 def finite(a: np.ndarray) -> bool:

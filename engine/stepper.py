@@ -192,10 +192,11 @@ class Stepper:
         target = ins[position]
         with np.errstate(all="ignore"):
             if node.op.elementwise:
-                ones = np.ones(vals[consumer].shape)
-                return unbroadcast(np.asarray(node.op.vjps[position](ones, vals[consumer], *ins, **node.attrs)),
-                                   target.shape) if target.shape == vals[consumer].shape else \
-                    local_jacobian(node.op, position, vals[consumer], ins, node.attrs)
+                # The diagonal of the Jacobian, one value per output element (broadcast inputs
+                # included): never the full out.size × input.size matrix.
+                out = vals[consumer]
+                ones = np.ones(out.shape)
+                return np.array(np.broadcast_to(node.op.vjps[position](ones, out, *ins, **node.attrs), out.shape))
             if vals[consumer].size <= SMALL and target.size <= SMALL:
                 return local_jacobian(node.op, position, vals[consumer], ins, node.attrs)
         return None
@@ -246,7 +247,7 @@ class Stepper:
             return self._step()
 
     def back(self) -> Event | None:
-        """Undo one step exactly; returns the event undone, None at the very start."""
+        """Undo one step exactly (restoring saved values, never recomputing by subtraction)."""
         if self.tick == 0:
             return None
         if not self._undo:

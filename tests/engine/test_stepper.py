@@ -457,9 +457,6 @@ def test_step_event_describes_the_step():
     assert st_.step() is None
 
 
-@pytest.mark.xfail(strict=True, reason="history.py: params_at() stops replaying at the first fault (the fast "
-                   "path's `bad`), so seeking past an anomaly keeps the params of the faulty iteration while "
-                   "step() carries on; see the enginetests report")
 def test_seek_past_an_anomaly_equals_stepping_there(snap):
     sc = engine.load_scenario(engine.bundled_dir() / "diverge.toml")
     first = engine.Stepper(sc).run_iterations(sc.steps).iteration
@@ -473,8 +470,6 @@ def test_seek_past_an_anomaly_equals_stepping_there(snap):
         assert seeker.param(i).tobytes() == stepper.param(i).tobytes()
 
 
-@pytest.mark.xfail(strict=True, reason="kernels.update: w - eta * grad on 0-d arrays returns a NumPy scalar, "
-                   "so a stepped scalar param is np.float64 while a seeked one is an ndarray")
 def test_scalar_params_stay_ndarrays_after_an_update():
     st_ = engine.Stepper(load(LINEAR))
     st_.run_iteration()
@@ -482,8 +477,6 @@ def test_scalar_params_stay_ndarrays_after_an_update():
         assert isinstance(st_.param(i), np.ndarray)
 
 
-@pytest.mark.xfail(strict=True, reason="stepper.local_derivative builds a full Jacobian (out.size × input.size) for "
-                   "every broadcasting elementwise edge, with no SMALL limit; see the enginetests report")
 def test_local_derivative_of_a_large_broadcast_edge_stays_small(monkeypatch):
     built = []
     real = engine.stepper.local_jacobian
