@@ -340,13 +340,22 @@ def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
                             table=table, key=name)
     # One stream per name, so adding a param does not change the others' draws.
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    if init == "normal":
-        return rng.standard_normal(shape) * scale
-    if init == "uniform":
-        return rng.uniform(-scale, scale, shape)
-    if init == "zeros":
-        return np.zeros(shape)
-    return np.ones(shape) * scale
+    try:
+        with np.errstate(all="ignore"):
+            if init == "normal":
+                value = rng.standard_normal(shape) * scale
+            elif init == "uniform":
+                value = rng.uniform(-scale, scale, shape)
+            elif init == "zeros":
+                value = np.zeros(shape)
+            else:
+                value = np.ones(shape) * scale
+    except (OverflowError, ValueError):       # uniform's range 2 * scale overflows float64
+        value = np.array(math.inf)
+    if not np.all(np.isfinite(value)):
+        raise ScenarioError(f"scale = {scale:g} is so large that the {init} draw overflows float64; "
+                            f"use a smaller scale", table=table, key=name)
+    return value
 
 
 _KIND_TABLE = {"value": "values", "param": "params", "data": "data", "op": "graph"}

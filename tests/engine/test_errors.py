@@ -146,6 +146,8 @@ CASES = [
      'E = "sum(W)"\n' + TRAIN, {}, "params", "W", ["scale must be a number"]),
     ("negative scale", HEAD + '[params]\nW = { init = "uniform", shape = [3], scale = -1 }  #!\n[graph]\n'
      'E = "sum(W)"\n' + TRAIN, {}, "params", "W", ["scale", "cannot be negative"]),
+    ("scale overflows the draw", HEAD + '[params]\nW = { init = "uniform", shape = [3], scale = 1e308 }  #!\n'
+     '[graph]\nE = "sum(W)"\n' + TRAIN, {}, "params", "W", ["overflows float64", "smaller scale"]),
     ("huge integer literal", HEAD + '[values]\nx = ' + "9" * 400 + '  #!\n[graph]\nE = "x * 2"\n' + TRAIN,
      {}, "values", "x", ["too large"]),
     ("negative seed", '[scenario]\ntitle = "t"\nseed = -1  #!\n[values]\nx = 1.0\n[graph]\nE = "x * 2"\n'
