@@ -25,7 +25,8 @@ class History:
     def __init__(self, stepper: "Stepper", initial: dict[int, np.ndarray], budget: int = BUDGET_BYTES):
         self.stepper = stepper
         per = sum(int(v.nbytes) for v in initial.values()) or 8
-        self.every = max(1, math.ceil(stepper.steps * per / budget))
+        # At least 32 iterations apart: copying params every iteration would cost more than it saves.
+        self.every = max(32, math.ceil(stepper.steps * per / budget))
         self.checkpoints: dict[int, dict[int, np.ndarray]] = {1: dict(initial)}
         self.latest: tuple[int, dict[int, np.ndarray]] = (1, dict(initial))
         self._losses = array("d")
