@@ -108,6 +108,11 @@ class GradstepApp(App):
         self._anomaly_tick = -1
         self.main = MainScreen()
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Notifications carry file names and scenario text: never read them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # ------------------------------------------------------------------ start-up and loading
     async def on_mount(self) -> None:
         await self.push_screen(self.main)
@@ -206,7 +211,17 @@ class GradstepApp(App):
         self.schedule_redraw()
 
     def watch_playing(self) -> None:
-        self.refresh_bindings()
+        self.refresh_keys()
+
+    def refresh_keys(self) -> None:
+        """Re-check which keys can act, only when that can have changed: the Footer rebuilds itself
+        on every refresh_bindings, which would cost a frame per step."""
+        st = self.stepper
+        state = (id(st), self.playing, st is not None and st.at_start, st is not None and st.at_end,
+                 self.check_action("toggle_layer", ()), type(self.screen).__name__)
+        if state != getattr(self, "_keys_state", None):
+            self._keys_state = state
+            self.refresh_bindings()
 
     def schedule_redraw(self) -> None:
         if not self._redraw_pending:
@@ -217,7 +232,7 @@ class GradstepApp(App):
         """Every pane reads the Stepper again (each rebuilds only what changed)."""
         self._redraw_pending = False
         st = self.stepper
-        self.refresh_bindings()
+        self.refresh_keys()
         if st is None or self.playing == "run" or not self.main.is_mounted:
             return
         sel = self.selected if 0 <= self.selected < len(st.program.nodes) else 0

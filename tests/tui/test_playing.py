@@ -18,17 +18,21 @@ async def test_play_pause_and_rewind():
         start = picture(st)
         app.speed = SPEEDS.index(100)
         await pilot.press("space")
-        assert app.playing == "forward"
-        assert await wait_for(pilot, lambda: st.tick >= 40)
+        assert await wait_for(pilot, lambda: st.tick >= 10)
         await pilot.press("space")
         assert app.playing == ""
         paused = st.tick
         await pilot.pause(0.1)
         assert st.tick == paused                      # pausing stops the clock
+        app.speed = SPEEDS.index(1)                   # one step a second: rewinding is visibly under way
         await pilot.press("b")
         assert app.playing == "backward"
+        await pilot.press("b")
+        assert app.playing == "" and 0 < st.tick <= paused
+        app.speed = SPEEDS.index(100)
+        await pilot.press("b")
         assert await wait_for(pilot, lambda: st.at_start)
-        assert app.playing == ""                      # rewinding stops by itself at tick 0
+        assert await wait_for(pilot, lambda: app.playing == "")   # rewinding stops by itself at tick 0
         assert picture(st) == start
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -23,7 +24,7 @@ class AskNumber(ModalScreen[float | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-box"):
-            yield Label(self.prompt)
+            yield Label(Text(self.prompt))
             yield Input(value=self.value, id="ask-input")
             yield Label("", id="ask-problem")
 
@@ -43,7 +44,7 @@ class AskNumber(ModalScreen[float | None]):
         self.dismiss(x)
 
     def _problem(self, text: str) -> None:
-        self.query_one("#ask-problem", Label).update(text)
+        self.query_one("#ask-problem", Label).update(Text(text))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -21,7 +21,8 @@ def result_table(report: GradCheck) -> Table:
     t.add_column("max rel err", justify="right")
     t.add_column("result")
     for c in report.leaves:
-        t.add_row(c.name, c.kind, f"{c.checked}/{c.size}", f"{c.max_abs_error:.2e}", f"{c.max_rel_error:.2e}",
+        t.add_row(Text(c.name), Text(c.kind), f"{c.checked}/{c.size}", f"{c.max_abs_error:.2e}",
+                  f"{c.max_rel_error:.2e}",
                   Text("ok", style="bold #87d787") if c.passed else Text("FAIL", style="bold #ff5f5f"))
     return t
 

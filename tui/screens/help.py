@@ -19,9 +19,9 @@ def key_table() -> Table:
     t.add_column("action", ratio=1)
     t.add_column("undo", style="#87afff", no_wrap=True)
     for a in ACTIONS:
-        t.add_row(a.display, a.help, a.twin)
-    t.add_row("ctrl+p", "Command palette: every action, and the bundled scenarios to open.", "")
-    t.add_row("mouse", "Click a line of the graph to select that node.", "")
+        t.add_row(Text(a.display), Text(a.help), Text(a.twin))
+    t.add_row(Text("ctrl+p"), Text("Command palette: every action, and the bundled scenarios to open."), Text(""))
+    t.add_row(Text("mouse"), Text("Click a line of the graph to select that node."), Text(""))
     return t
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -29,7 +30,7 @@ class OpenScenario(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box"):
-            yield Label("Open a scenario: pick a .toml file, or type a path and press enter (escape cancels)")
+            yield Label(Text("Open a scenario: pick a .toml file, or type a path and press enter (escape cancels)"))
             yield Input(value=str(self.start) + "/", id="picker-path")
             yield ScenarioTree(self.start, id="picker-tree")
             yield Label("", id="picker-problem")
@@ -49,7 +50,7 @@ class OpenScenario(ModalScreen[Path | None]):
         if path.is_file():
             self.dismiss(path)
             return
-        self.query_one("#picker-problem", Label).update(f"{path}: no such file or folder")
+        self.query_one("#picker-problem", Label).update(Text(f"{path}: no such file or folder"))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

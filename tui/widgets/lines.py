@@ -35,8 +35,9 @@ class LinePane(ScrollView, can_focus=True):
                    if i >= len(old) or i >= len(lines) or old[i] is not lines[i] and old[i] != lines[i]]
         for i in changed:
             self._strips.pop(i, None)
-        width = max((t.cell_len for t in lines), default=0)
-        size = Size(width, len(lines))
+        # Rows never scroll sideways (overflow-x is hidden), so only the row count sizes the pane;
+        # a width that followed the longest row would relayout the screen on almost every step.
+        size = Size(self.scrollable_content_region.width, len(lines))
         if size != self.virtual_size:
             self.virtual_size = size
             self.refresh()
