@@ -1,6 +1,7 @@
 """The one table of actions and keys: the Footer, the help screen and the command palette read it."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -68,3 +69,16 @@ def by_action(name: str) -> Action:
         if a.action == name:
             return a
     raise KeyError(name)
+
+
+def guarded(fn):
+    """Run an action; an unexpected error becomes a notification, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as e:      # the app must stay usable whatever an engine call raises
+            self.stop_playing()
+            self.notify(f"{type(e).__name__}: {e}", title="unexpected error", severity="error", timeout=8)
+            self.schedule_redraw()
+    return wrapper

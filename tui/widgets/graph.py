@@ -20,8 +20,9 @@ MAX_LANES = 12
 KIND = {"value": "input", "data": "data", "param": "param", "op": "op", "const": "const"}
 LANE_COLOURS = ("#5fafff", "#d7875f", "#87d787", "#d75fd7", "#d7d75f", "#5fd7d7")
 
-# Horizontal connector passing through a lane cell: what the cell becomes.
-_CROSS = {"│": "┼", " ": "─", "├": "┼", "╰": "┴", "╭": "┬", "─": "─", "┼": "┼", "┴": "┴", "┬": "┬"}
+# What a lane cell becomes when a connector from a lane further left runs through it. A lane that
+# only passes by stays "│" (the connector hops over it), so ├ ┼ ╰ ┴ always mean "feeds this line".
+_CROSS = {"│": "│", " ": "─", "├": "┼", "╰": "┴", "╭": "┬"}
 
 
 @dataclass
@@ -81,7 +82,7 @@ def lanes(feeds: list[list[int]], used: list[bool]) -> list[Text]:
         t = Text()
         for ch, c in row:
             t.append(ch, style=LANE_COLOURS[c % len(LANE_COLOURS)] if ch not in " ─" else "#6c6c6c")
-        has_link = any(ch in "╰├╭┬┴┼─" for ch, _ in row)
+        has_link = any(ch in "╰├╭┬┴┼" for ch, _ in row)
         t.append(("─" if has_link else " ") * (width - len(row)), style="#6c6c6c")
         t.append("─ " if has_link else "  ", style="#6c6c6c")
         out.append(t)
