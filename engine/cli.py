@@ -219,7 +219,7 @@ def _milestones(n: int) -> list[int]:
 def cmd_check(scenario, args) -> int:
     from .gradcheck import ATOL, EPS, RTOL, gradcheck
     leaves = scenario.leaves_for(1)
-    report = gradcheck(scenario.program, leaves)
+    report = gradcheck(scenario.program, leaves, work=scenario.work)
     if args.json:
         print(json.dumps(_json_safe({
             "scenario": scenario.title, "passed": report.passed, "eps": EPS, "atol": ATOL, "rtol": RTOL,

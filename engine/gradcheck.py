@@ -12,6 +12,7 @@ EPS = 1e-6
 ATOL = 1e-5
 RTOL = 1e-3
 MAX_CHECKED = 2000      # elements per tensor checked; larger tensors are sampled (seeded)
+WORK_BUDGET = 2e10      # multiply-adds spent on finite differences per tensor: big graphs check fewer
 
 
 @dataclass
@@ -67,8 +68,14 @@ def backward_all(program: Program, vals: list) -> list:
     return grads
 
 
-def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 1, seed: int = 0) -> GradCheck:
-    """Check ∂loss/∂leaf for every param and value at these leaf values."""
+def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 1, seed: int = 0,
+              work: int = 0) -> GradCheck:
+    """Check ∂loss/∂leaf for every param and value at these leaf values.
+
+    work is the forward pass's estimated multiply-adds (Scenario.work): each checked element
+    costs two forward passes, so a costly graph samples fewer elements (at least 8).
+    """
+    most = MAX_CHECKED if work <= 0 else int(max(8, min(MAX_CHECKED, WORK_BUDGET / (2 * work))))
     with np.errstate(all="ignore"):
         vals = forward_all(program, leaves)
         grads = backward_all(program, vals)
@@ -85,8 +92,8 @@ def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 
             analytic = grads[i] if grads[i] is not None else np.zeros(node.shape)
             base = np.array(leaves[i], dtype=np.float64)
             idx = np.arange(base.size)
-            if base.size > MAX_CHECKED:
-                idx = np.sort(rng.choice(base.size, MAX_CHECKED, replace=False))
+            if base.size > most:
+                idx = np.sort(rng.choice(base.size, most, replace=False))
             numeric = np.empty(len(idx))
             for k, flat in enumerate(idx):
                 numeric[k] = _central(program, leaves, i, base, int(flat))

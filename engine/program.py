@@ -116,7 +116,7 @@ class ProgramBuilder:
 
     def _add(self, node: Node) -> int:
         if len(self.nodes) >= limits.MAX_NODES:
-            raise ScenarioError(f"the program has more than {limits.MAX_NODES:,} nodes, the limit")
+            raise ScenarioError(f"the program has more than {limits.MAX_NODES:,} nodes, the limit (MAX_NODES)")
         self.nodes.append(node)
         return node.id
 
@@ -141,7 +141,7 @@ class ProgramBuilder:
             raise ScenarioError(f"{text!r}: {e}", table="graph", key=self.group) from None
         if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
-                                f"{limits.MAX_ELEMENTS:,} elements", table="graph", key=self.group)
+                                f"{limits.MAX_ELEMENTS:,} elements (MAX_ELEMENTS)", table="graph", key=self.group)
         infix = op.symbol is not None or op.name in ("pow", "transpose")
         rhs = op.text([_operand(self.nodes[i]) if infix else self.nodes[i].name for i in inputs], attrs)
         return self._add(Node(len(self.nodes), text, "op", shape, op=op, inputs=tuple(inputs),

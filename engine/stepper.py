@@ -91,6 +91,8 @@ class Stepper:
         self._eta = [(1, scenario.learning_rate if learning_rate is None else float(learning_rate))]
         self.edits: list[tuple[int, int, np.ndarray]] = []     # (from iteration, node, value)
         self.fast = FastPath(scenario)
+        self._ce_leaf_targets = [p.nodes[i] for i in p.ops if p.nodes[i].op.name == "cross_entropy"
+                                 and p.nodes[p.nodes[i].inputs[1]].is_leaf]
         self.history = History(self, {i: scenario.initial[i] for i in p.params})
         self.tick = 0
         self._undo: list[tuple] = []
@@ -380,16 +382,14 @@ class Stepper:
         self._check_targets()
 
     def _check_targets(self) -> None:
-        for i in self.program.ops:
-            node = self.program.nodes[i]
-            if node.op.name == "cross_entropy":
-                logits, targets = (self.program.nodes[j] for j in node.inputs)
-                if targets.is_leaf and self._vals[targets.id] is not None and self._vals[logits.id] is None:
-                    why = check_class_indices(np.empty(logits.shape), self._vals[targets.id])
-                    if why:
-                        raise ScenarioError(f"{why} (node {node.name!r}, targets {targets.name!r})",
-                                            file=str(self.scenario.path or "<scenario>"), table="graph",
-                                            key=node.group)
+        """Class indices given as values or data must be whole numbers in range (edits included)."""
+        for node in self._ce_leaf_targets:
+            logits, targets = (self.program.nodes[j] for j in node.inputs)
+            why = check_class_indices(np.empty(logits.shape), self._vals[targets.id])
+            if why:
+                raise ScenarioError(f"{why} (node {node.name!r}, targets {targets.name!r})",
+                                    file=str(self.scenario.path or "<scenario>"), table="graph",
+                                    key=node.group)
 
     def _step(self) -> Event:
         c = self.cursor
