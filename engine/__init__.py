@@ -1,26 +1,55 @@
 """gradstep's engine: scenarios, programs of primitive ops, and a stepper that runs them one node at a time.
 
 Pure NumPy and the standard library; it never imports textual. The TUI uses only these names.
+Names are loaded on first use (PEP 562), so `gradstep --help` does not pay for importing NumPy.
 """
-from .display import fmt_num, fmt_shape, format_tensor, stats, summary
-from .errors import Anomaly, ScenarioError
-from .gradcheck import GradCheck, LeafCheck, gradcheck
-from .ops import REGISTRY, Op
-from .paths import Edge, Path, Paths, chain_paths
-from .program import Node, Program
-from .scenario import Scenario, load_scenario, load_scenario_text
-from .stepper import Contribution, Cursor, Event, Phase, Stepper, UpdateInfo
+_WHERE = {
+    "fmt_num": "display", "fmt_shape": "display", "format_tensor": "display", "stats": "display",
+    "summary": "display",
+    "Anomaly": "errors", "ScenarioError": "errors",
+    "GradCheck": "grad_check", "LeafCheck": "grad_check", "gradcheck": "grad_check",
+    "REGISTRY": "ops", "Op": "ops",
+    "Edge": "paths", "Path": "paths", "Paths": "paths", "chain_paths": "paths",
+    "Node": "program", "Program": "program",
+    "Scenario": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
+    "Contribution": "stepper", "Cursor": "stepper", "Event": "stepper", "Phase": "stepper",
+    "Stepper": "stepper", "UpdateInfo": "stepper",
+    "bundled_dir": "cli",
+}
+
+__all__ = sorted(_WHERE)
 
 
-def bundled_dir():
-    """The folder of bundled scenarios (works from the source tree and from an installed wheel)."""
-    from .cli import bundled_dir as _bundled
-    return _bundled()
+def _module(name: str):
+    """The submodule that defines an exported name, imported with a static statement."""
+    if name == "display":
+        from . import display as m
+    elif name == "errors":
+        from . import errors as m
+    elif name == "grad_check":
+        from . import grad_check as m
+    elif name == "ops":
+        from . import ops as m
+    elif name == "paths":
+        from . import paths as m
+    elif name == "program":
+        from . import program as m
+    elif name == "scenario":
+        from . import scenario as m
+    elif name == "stepper":
+        from . import stepper as m
+    else:
+        from . import cli as m
+    return m
 
 
-__all__ = [
-    "Anomaly", "Contribution", "Cursor", "Edge", "Event", "GradCheck", "LeafCheck", "Node", "Op", "Path",
-    "Paths", "Phase", "Program", "REGISTRY", "Scenario", "ScenarioError", "Stepper", "UpdateInfo",
-    "bundled_dir", "chain_paths", "fmt_num", "fmt_shape", "format_tensor", "gradcheck", "load_scenario",
-    "load_scenario_text", "stats", "summary",
-]
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

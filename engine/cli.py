@@ -14,9 +14,9 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from .errors import ScenarioError
+
+# NumPy is imported only once a command runs, so `gradstep --help` starts in a blink.
 
 COMMANDS = ("run", "check", "trace", "dot")
 
@@ -42,10 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     # so it also covers threads.
     warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        with np.errstate(all="ignore"):
-            if argv and argv[0] in COMMANDS:
-                return _headless(argv)
-            return _tui(argv)
+        if argv and argv[0] in COMMANDS:
+            return _headless(argv)
+        return _tui(argv)
     except ScenarioError as e:
         print(f"gradstep: {e}", file=sys.stderr)
         return 2
@@ -112,7 +111,9 @@ def _headless(argv: list[str]) -> int:
         problem = steps_problem(args.steps, scenario.work)
         if problem:
             parser.exit(2, f"gradstep: --steps {args.steps}: {problem}\n")
-    return {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "dot": cmd_dot}[args.command](scenario, args)
+    import numpy as np
+    with np.errstate(all="ignore"):
+        return {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "dot": cmd_dot}[args.command](scenario, args)
 
 
 def _positive_int(text: str) -> int:
@@ -137,6 +138,7 @@ def _eta(text: str) -> float:
 
 
 def _tolist(a):
+    import numpy as np
     a = np.asarray(a, dtype=np.float64)
     return a.tolist() if a.ndim else float(a)
 
@@ -173,6 +175,7 @@ class _Progress:
 
 
 def cmd_run(scenario, args) -> int:
+    import numpy as np
     from .stepper import Stepper
     st = Stepper(scenario, steps=args.steps, learning_rate=args.lr)
     progress = _Progress(st.steps)
@@ -217,7 +220,7 @@ def _milestones(n: int) -> list[int]:
 
 
 def cmd_check(scenario, args) -> int:
-    from .gradcheck import ATOL, EPS, RTOL, gradcheck
+    from .grad_check import ATOL, EPS, RTOL, gradcheck
     leaves = scenario.leaves_for(1)
     report = gradcheck(scenario.program, leaves, work=scenario.work)
     if args.json:
@@ -261,6 +264,7 @@ def trace_record(st, ev) -> dict:
 
 
 def _digest(a) -> dict:
+    import numpy as np
     a = np.array(a, dtype=np.float64, order="C")
     d = {"shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()[:16]}
     if a.size <= 8:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.gradcheck import ATOL, EPS, MAX_CHECKED, RTOL
+from engine.grad_check import ATOL, EPS, MAX_CHECKED, RTOL
 from engine.ops import REGISTRY
 
 SINE = """
