@@ -105,6 +105,11 @@ def _inline_columns(spec: dict) -> dict[str, np.ndarray]:
         if name in DATA_KEYS:
             continue
         if not isinstance(v, list):
+            if isinstance(v, (bool, int, float)):
+                # A setting, not a column: most likely a misspelt or unsupported option.
+                raise ScenarioError(f"unknown [data] option {name!r} (the options are "
+                                    f"{', '.join(DATA_KEYS)}; a column is a list with one entry per row)",
+                                    table="data", key=name)
             raise ScenarioError("a data column is a list with one entry per row, like [[0, 1], [1, 0]]",
                                 table="data", key=name)
         out[name] = literal(v, "data", name)

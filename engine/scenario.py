@@ -190,7 +190,11 @@ class _Loader:
                                 table="train", key="loss")
         program = b.build(loss)
         work = _check_program(program)
-        lr = _get(train, "train", "learning_rate", float, None if program.params else 0.0)
+        if program.params and "learning_rate" not in train:
+            raise ScenarioError("the key 'learning_rate' is missing: the [params] are trained by "
+                                "w <- w - learning_rate * dE/dw, so add e.g. learning_rate = 0.1",
+                                table="train", key="learning_rate")
+        lr = _get(train, "train", "learning_rate", float, 0.0)
         if not math.isfinite(lr) or lr < 0:
             raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {lr}", table="train",
                                 key="learning_rate")

@@ -281,3 +281,20 @@ def test_a_good_scenario_still_loads():
     s = load_scenario_text(HEAD + '[values]\nx = 1.0\n[graph]\nE = "x * 2"\n' + TRAIN)
     assert s.program.nodes[s.program.loss].name == "E"
     assert re.fullmatch(r"E = x \* 2", s.program.nodes[s.program.loss].equation())
+
+
+def test_unknown_data_option_is_named_as_an_option():
+    text = ('[scenario]\ntitle="t"\n[data]\nx=[[1.0],[2.0],[3.0]]\nbatch=2\ndrop_last=true\n'
+            '[graph]\nE="sum(x)"\n[train]\nloss="E"\n')
+    with pytest.raises(engine.ScenarioError) as info:
+        engine.load_scenario_text(text, file="d.toml")
+    e = info.value
+    assert (e.table, e.key, e.line) == ("data", "drop_last", 6)
+    assert "unknown [data] option 'drop_last'" in e.problem and "batch" in e.problem
+
+
+def test_missing_learning_rate_says_why_it_is_needed():
+    text = '[scenario]\ntitle="t"\n[params]\nw=1.0\n[graph]\nE="w * w"\n[train]\nloss="E"\n'
+    with pytest.raises(engine.ScenarioError) as info:
+        engine.load_scenario_text(text, file="t.toml")
+    assert info.value.key == "learning_rate" and "learning_rate = 0.1" in info.value.problem
