@@ -286,8 +286,8 @@ def test_a_good_scenario_still_loads():
 def test_unknown_data_option_is_named_as_an_option():
     text = ('[scenario]\ntitle="t"\n[data]\nx=[[1.0],[2.0],[3.0]]\nbatch=2\ndrop_last=true\n'
             '[graph]\nE="sum(x)"\n[train]\nloss="E"\n')
-    with pytest.raises(engine.ScenarioError) as info:
-        engine.load_scenario_text(text, file="d.toml")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(text, file="d.toml")
     e = info.value
     assert (e.table, e.key, e.line) == ("data", "drop_last", 6)
     assert "unknown [data] option 'drop_last'" in e.problem and "batch" in e.problem
@@ -295,6 +295,6 @@ def test_unknown_data_option_is_named_as_an_option():
 
 def test_missing_learning_rate_says_why_it_is_needed():
     text = '[scenario]\ntitle="t"\n[params]\nw=1.0\n[graph]\nE="w * w"\n[train]\nloss="E"\n'
-    with pytest.raises(engine.ScenarioError) as info:
-        engine.load_scenario_text(text, file="t.toml")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(text, file="t.toml")
     assert info.value.key == "learning_rate" and "learning_rate = 0.1" in info.value.problem
