@@ -14,6 +14,7 @@ from typing import Collection, Protocol
 from . import limits
 from .errors import ScenarioError
 from .ops import REGISTRY
+from .tomltext import clip
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matmul"}
 
@@ -69,10 +70,10 @@ def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ())
             warnings.simplefilter("ignore")
             tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        raise ScenarioError(f"cannot read the expression {_clip(text)!r}: {e.msg}"
+        raise ScenarioError(f"cannot read the expression {clip(text)!r}: {e.msg}"
                             + (f" at column {e.offset}" if e.offset else ""), table="graph", key=key) from None
-    except (RecursionError, MemoryError) as e:
-        raise ScenarioError(f"the expression is too complex to read; split it into several [graph] keys",
+    except (RecursionError, MemoryError):
+        raise ScenarioError("the expression is too complex to read; split it into several [graph] keys",
                             table="graph", key=key) from None
     except ValueError as e:
         raise ScenarioError(f"cannot read the expression: {e}", table="graph", key=key) from None
@@ -100,10 +101,6 @@ def _nesting(text: str) -> tuple[int, str]:
     return (brackets, "brackets") if brackets >= signs else (signs, "signs")
 
 
-def _clip(text: str, width: int = 60) -> str:
-    """Long expression text shortened for a message."""
-    return text if len(text) <= width else text[:width - 1] + "…"
-
 
 class _Walker:
     def __init__(self, text: str, builder: Builder, key: str, later: Collection[str] = ()):
@@ -117,7 +114,7 @@ class _Walker:
 
     def source(self, node: ast.AST) -> str:
         seg = ast.get_source_segment(self.text, node)
-        return _clip(seg if seg is not None else "?")
+        return clip(seg if seg is not None else "?")
 
     def node(self, n: ast.AST, depth: int) -> int:
         if depth > limits.MAX_EXPRESSION_DEPTH:

@@ -4,10 +4,8 @@ Every problem raises ScenarioError naming the file, the table and key, and the l
 """
 from __future__ import annotations
 
-import difflib
 import math
 import os
-import re
 import stat
 import tomllib
 import zlib
@@ -22,6 +20,7 @@ from .errors import ScenarioError
 from .ops import REGISTRY, check_class_indices
 from .program import Program, ProgramBuilder
 from .shapes import fmt
+from .tomltext import clip, did_you_mean, find_line, toml_error
 
 TABLES = ("scenario", "values", "params", "data", "graph", "train")
 INITS = ("normal", "uniform", "zeros", "ones")
@@ -95,7 +94,7 @@ def load_scenario_text(text: str, *, file: str = "<scenario>", base_dir: str | P
     try:
         return _Loader(text, file, Path(base_dir) if base_dir is not None else None).load()
     except ScenarioError as e:
-        raise e.located(file=file, line=_find_line(text, e.table, e.key)) from None
+        raise e.located(file=file, line=find_line(text, e.table, e.key)) from None
     except RecursionError:
         raise ScenarioError("the file nests too deeply to read", file=file) from None
 
@@ -113,7 +112,7 @@ class _Loader:
             raise toml_error(self.text, str(e)) from None
         for table in doc:
             if table not in TABLES:
-                raise ScenarioError(f"unknown table [{table}]{_did_you_mean(table, TABLES)}; the tables are "
+                raise ScenarioError(f"unknown table [{table}]{did_you_mean(table, TABLES)}; the tables are "
                                     + ", ".join(f"[{t}]" for t in TABLES), table=table)
         for table in TABLES:
             if table in doc and not isinstance(doc[table], dict):
@@ -179,7 +178,7 @@ class _Loader:
         loss_name = _get(train, "train", "loss", str)
         loss = b.lookup(loss_name)
         if loss is None:
-            raise ScenarioError(f"loss = {loss_name!r} names no node{_did_you_mean(loss_name, list(graph))}; "
+            raise ScenarioError(f"loss = {loss_name!r} names no node{did_you_mean(loss_name, list(graph))}; "
                                 f"it must name a key of [graph]", table="train", key="loss")
         if b.nodes[loss].kind != "op":
             raise ScenarioError(f"loss = {loss_name!r} names a {b.nodes[loss].kind}; it must name a key of "
@@ -201,7 +200,7 @@ class _Loader:
         steps = _get(train, "train", "steps", int, 1)
         if not 1 <= steps <= limits.MAX_STEPS:
             raise ScenarioError(f"steps must be from 1 to {limits.MAX_STEPS:,} (the limit MAX_STEPS), "
-                                f"got {_clip(f'{steps:,}')}", table="train", key="steps")
+                                f"got {clip(f'{steps:,}')}", table="train", key="steps")
         problem = steps_problem(steps, work)
         if problem:
             raise ScenarioError(problem, table="train", key="steps")
@@ -217,7 +216,7 @@ class _Loader:
         if not name.isidentifier() or not name.isascii():
             raise ScenarioError(f"{name!r} is not a valid name: use letters, digits and _", table=table, key=name)
         if name.startswith("__"):
-            raise ScenarioError(f"names starting with '__' are not allowed", table=table, key=name)
+            raise ScenarioError("names starting with '__' are not allowed", table=table, key=name)
         if name in REGISTRY or name in ("T",):
             raise ScenarioError(f"{name!r} is the name of an op; pick another name", table=table, key=name)
         first = b.lookup(name)
@@ -247,7 +246,7 @@ def _literal_shape(spec, table, key, depth) -> tuple[int, ...]:
             not isinstance(spec, (int, float, list)):
         raise ScenarioError(f"expected a number or a list of numbers, got {_type(spec)}", table=table, key=key)
     if isinstance(spec, int) and abs(spec) > _FLOAT_MAX:
-        raise ScenarioError(f"the number {_clip(str(spec))} is too large for a float64", table=table, key=key)
+        raise ScenarioError(f"the number {clip(str(spec))} is too large for a float64", table=table, key=key)
     if isinstance(spec, (int, float)):
         return ()
     if depth >= limits.MAX_AXES:
@@ -267,7 +266,7 @@ def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
     _only(spec, table, ("init", "shape", "scale"), key=name)
     init = _get(spec, table, "init", str, key=name)
     if init not in INITS:
-        raise ScenarioError(f"unknown init {init!r}{_did_you_mean(init, INITS)}; choose one of "
+        raise ScenarioError(f"unknown init {init!r}{did_you_mean(init, INITS)}; choose one of "
                             f"{', '.join(INITS)}", table=table, key=name)
     shape = spec.get("shape", [])
     if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
@@ -276,7 +275,7 @@ def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
         raise ScenarioError(f"shape has {len(shape)} axes; the limit (MAX_AXES) is {limits.MAX_AXES}",
                             table=table, key=name)
     if any(n < 1 for n in shape):
-        raise ScenarioError(f"every size in shape must be at least 1, got {_clip(str(shape))}",
+        raise ScenarioError(f"every size in shape must be at least 1, got {clip(str(shape))}",
                             table=table, key=name)
     _count(tuple(shape), table, name)
     return tuple(shape)
@@ -286,7 +285,7 @@ def _count(shape: tuple[int, ...], table: str, key: str) -> int:
     """Elements of a shape, refused above MAX_ELEMENTS (exact integers: no overflow, no allocation)."""
     count = math.prod(shape)
     if count > limits.MAX_ELEMENTS:
-        raise ScenarioError(f"shape {_clip(fmt(shape))} has {_clip(f'{count:,}')} elements, more than the limit "
+        raise ScenarioError(f"shape {clip(fmt(shape))} has {clip(f'{count:,}')} elements, more than the limit "
                             f"of {limits.MAX_ELEMENTS:,} per tensor (MAX_ELEMENTS)", table=table, key=key)
     return count
 
@@ -391,12 +390,6 @@ def _check_class_indices(b: ProgramBuilder, initial: dict[int, np.ndarray], data
             raise ScenarioError(f"{node.name!r}: {why} (in {where}); {count}", table="graph", key=node.group)
 
 
-def _did_you_mean(word: str, choices) -> str:
-    """" (did you mean 'scale'?)" for a likely typo, or nothing."""
-    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _type(v) -> str:
     return {bool: "true/false", str: "a string", dict: "a table", list: "a list", int: "a whole number",
             float: "a number"}.get(type(v), type(v).__name__)
@@ -406,7 +399,7 @@ def _only(spec: dict, table: str, allowed: tuple[str, ...], key: str | None = No
     for k in spec:
         if k not in allowed:
             where = f" in {key}" if key else ""
-            raise ScenarioError(f"unknown key {k!r}{where}{_did_you_mean(k, allowed)} "
+            raise ScenarioError(f"unknown key {k!r}{where}{did_you_mean(k, allowed)} "
                                 f"(allowed: {', '.join(allowed)})", table=table, key=key or k)
 
 
@@ -423,7 +416,7 @@ def _get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: s
     ok = isinstance(v, kind) and not isinstance(v, bool)
     if kind is float and isinstance(v, int) and not isinstance(v, bool):
         if abs(v) > _FLOAT_MAX:
-            raise ScenarioError(f"{name} = {_clip(str(v))} is too large for a float64", table=table,
+            raise ScenarioError(f"{name} = {clip(str(v))} is too large for a float64", table=table,
                                 key=key or name)
         v, ok = float(v), True
     if not ok:
@@ -433,97 +426,3 @@ def _get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: s
 
 
 _FLOAT_MAX = 1.7976931348623157e308
-_HEADER = re.compile(r"""^\[\[?\s*(["']?)([^"'\].]+)\1\s*(?:\.\s*(["']?)([^"'\].]+)\3\s*)?[].]""")
-_KEY = re.compile(r"""^(["']?)([^"'=\s.]+)\1\s*[=.]""")
-
-
-def _headers(lines: list[str]):
-    """(line number, table, sub-key or None) for every [table] or [table.key] header."""
-    for no, line in enumerate(lines, 1):
-        m = _HEADER.match(line.strip())
-        if m:
-            yield no, m.group(2).strip(), (m.group(4).strip() if m.group(4) else None)
-
-
-def _find_line(text: str, table: str | None, key: str | None) -> int | None:
-    """The line where [table] key = ... (or [table.key]) is written, found by scanning the text."""
-    if table is None:
-        return None
-    lines = text.splitlines()
-    starts = list(_headers(lines)) + [(len(lines) + 1, None, None)]
-    if not any(t == table for _, t, _ in starts):
-        # Not a [table] header: maybe written as 'table = ...' before the first header.
-        for no in range(1, starts[0][0]):
-            m = _KEY.match(lines[no - 1].strip())
-            if m and m.group(2) == table:
-                return no
-        return None
-    header = None
-    for (no, t, sub), (end, _, _) in zip(starts, starts[1:]):
-        if t != table:
-            continue
-        if header is None:
-            header = no
-        if key is None:
-            return no
-        if sub == key:
-            return no
-        if sub is None:
-            for k in range(no, end - 1):
-                m = _KEY.match(lines[k].strip())
-                if m and m.group(2) == key:
-                    return k + 1
-    return header
-
-
-_TOML_PROBLEMS = {
-    "Invalid value": "the value after '=' is missing or not valid TOML (text needs quotes, "
-                     "like \"relu(x)\"; lists need their closing ])",
-    "Cannot overwrite a value": "this key is defined twice; every name must be unique",
-    "Invalid statement": "this line is not a 'key = value' pair or a [table] header",
-    "Unclosed array": "a list is missing its closing ]",
-    "Unclosed inline table": "a { ... } table is missing its closing } (and must fit on one line)",
-    "Unterminated string": "a string is missing its closing quote",
-    "Expected '=' after a key in a key/value pair": "a key must be followed by '=' and a value",
-    "Invalid initial character for a key part": "a key must start with a letter, a digit, _ or -",
-}
-
-
-def toml_error(text: str, raw: str) -> ScenarioError:
-    """A tomllib error in a newcomer's words, with the table, key and line it points at."""
-    m = re.search(r"\(at line (\d+), column (\d+)\)$", raw)
-    reason = raw[:m.start()].strip() if m else raw
-    line = int(m.group(1)) if m else None
-    problem = _TOML_PROBLEMS.get(reason)
-    if reason in ("Illegal character '\\n'", "Illegal character '\\r'"):
-        problem = ("a string is missing its closing quote (a string in quotes must end on its own line; "
-                   "use triple quotes \"\"\" for text over several lines)")
-    if problem is None:
-        problem = reason[0].lower() + reason[1:] if reason else "the file is not valid TOML"
-    if reason.startswith("Cannot declare") or reason.startswith("Cannot redefine"):
-        problem = "this table is declared twice; write each [table] once"
-    table = key = None
-    lines = text.splitlines()
-    if line is not None and reason in ("Unclosed array", "Unclosed inline table"):
-        # tomllib notices at the next line; the mistake is where the list or table was opened.
-        opener = "[" if reason == "Unclosed array" else "{"
-        for no in range(min(line, len(lines)), 0, -1):
-            k = _KEY.match(lines[no - 1].strip())
-            if k and opener in lines[no - 1].split("=", 1)[-1]:
-                line = no
-                break
-    if line is not None:
-        # A header on the error line counts only when the error is about that header.
-        about_header = reason.startswith(("Cannot declare", "Cannot redefine", "Cannot mutate", "Expected ']"))
-        for no, t, sub in _headers(lines[:line if about_header else line - 1]):
-            table, key = t, sub
-        if 0 < line <= len(lines):
-            k = _KEY.match(lines[line - 1].strip())
-            if k and not lines[line - 1].strip().startswith("["):
-                key = k.group(2)
-    return ScenarioError(f"this is not valid TOML: {problem}", table=table, key=key, line=line)
-
-
-def _clip(text: str, width: int = 60) -> str:
-    """Long user text shortened for a message."""
-    return text if len(text) <= width else text[:width - 1] + "…"

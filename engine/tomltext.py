@@ -1,0 +1,112 @@
+"""Where things are in a scenario's TOML text, and how to say what is wrong with it.
+
+tomllib gives values, not positions, so lines are found by scanning the text; its parse errors
+are reworded for a newcomer.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+from .errors import ScenarioError
+
+_HEADER = re.compile(r"""^\[\[?\s*(["']?)([^"'\].]+)\1\s*(?:\.\s*(["']?)([^"'\].]+)\3\s*)?[].]""")
+_KEY = re.compile(r"""^(["']?)([^"'=\s.]+)\1\s*[=.]""")
+
+
+def headers(lines: list[str]):
+    """(line number, table, sub-key or None) for every [table] or [table.key] header."""
+    for no, line in enumerate(lines, 1):
+        m = _HEADER.match(line.strip())
+        if m:
+            yield no, m.group(2).strip(), (m.group(4).strip() if m.group(4) else None)
+
+
+def find_line(text: str, table: str | None, key: str | None) -> int | None:
+    """The line where [table] key = ... (or [table.key]) is written, found by scanning the text."""
+    if table is None:
+        return None
+    lines = text.splitlines()
+    starts = list(headers(lines)) + [(len(lines) + 1, None, None)]
+    if not any(t == table for _, t, _ in starts):
+        # Not a [table] header: maybe written as 'table = ...' before the first header.
+        for no in range(1, starts[0][0]):
+            m = _KEY.match(lines[no - 1].strip())
+            if m and m.group(2) == table:
+                return no
+        return None
+    header = None
+    for (no, t, sub), (end, _, _) in zip(starts, starts[1:]):
+        if t != table:
+            continue
+        if header is None:
+            header = no
+        if key is None:
+            return no
+        if sub == key:
+            return no
+        if sub is None:
+            for k in range(no, end - 1):
+                m = _KEY.match(lines[k].strip())
+                if m and m.group(2) == key:
+                    return k + 1
+    return header
+
+
+_TOML_PROBLEMS = {
+    "Invalid value": "the value after '=' is missing or not valid TOML (text needs quotes, "
+                     "like \"relu(x)\"; lists need their closing ])",
+    "Cannot overwrite a value": "this key is defined twice; every name must be unique",
+    "Invalid statement": "this line is not a 'key = value' pair or a [table] header",
+    "Unclosed array": "a list is missing its closing ]",
+    "Unclosed inline table": "a { ... } table is missing its closing } (and must fit on one line)",
+    "Unterminated string": "a string is missing its closing quote",
+    "Expected '=' after a key in a key/value pair": "a key must be followed by '=' and a value",
+    "Invalid initial character for a key part": "a key must start with a letter, a digit, _ or -",
+}
+
+
+def toml_error(text: str, raw: str) -> ScenarioError:
+    """A tomllib error in a newcomer's words, with the table, key and line it points at."""
+    m = re.search(r"\(at line (\d+), column (\d+)\)$", raw)
+    reason = raw[:m.start()].strip() if m else raw
+    line = int(m.group(1)) if m else None
+    problem = _TOML_PROBLEMS.get(reason)
+    if reason in ("Illegal character '\\n'", "Illegal character '\\r'"):
+        problem = ("a string is missing its closing quote (a string in quotes must end on its own line; "
+                   "use triple quotes \"\"\" for text over several lines)")
+    if problem is None:
+        problem = reason[0].lower() + reason[1:] if reason else "the file is not valid TOML"
+    if reason.startswith("Cannot declare") or reason.startswith("Cannot redefine"):
+        problem = "this table is declared twice; write each [table] once"
+    table = key = None
+    lines = text.splitlines()
+    if line is not None and reason in ("Unclosed array", "Unclosed inline table"):
+        # tomllib notices at the next line; the mistake is where the list or table was opened.
+        opener = "[" if reason == "Unclosed array" else "{"
+        for no in range(min(line, len(lines)), 0, -1):
+            k = _KEY.match(lines[no - 1].strip())
+            if k and opener in lines[no - 1].split("=", 1)[-1]:
+                line = no
+                break
+    if line is not None:
+        # A header on the error line counts only when the error is about that header.
+        about_header = reason.startswith(("Cannot declare", "Cannot redefine", "Cannot mutate", "Expected ']"))
+        for no, t, sub in headers(lines[:line if about_header else line - 1]):
+            table, key = t, sub
+        if 0 < line <= len(lines):
+            k = _KEY.match(lines[line - 1].strip())
+            if k and not lines[line - 1].strip().startswith("["):
+                key = k.group(2)
+    return ScenarioError(f"this is not valid TOML: {problem}", table=table, key=key, line=line)
+
+
+def did_you_mean(word: str, choices) -> str:
+    """" (did you mean 'scale'?)" for a likely typo, or nothing."""
+    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def clip(text: str, width: int = 60) -> str:
+    """Long user text shortened for a message."""
+    return text if len(text) <= width else text[:width - 1] + "…"
