@@ -28,16 +28,25 @@ class StatusLine(Static):
         if play:
             t.append(" │ ", style="#6c6c6c")
             t.append(play, style="bold #ffd75f")
-        self.update(t)
+        self._set(t)
 
     def show_text(self, text: str) -> None:
-        self.update(Text(f" {text}", style="bold", no_wrap=True, end=""))
+        self._set(Text(f" {text}", style="bold", no_wrap=True, end=""))
+
+    def _set(self, text: Text) -> None:
+        # One line, always: no relayout of the screen per step.
+        if text != getattr(self, "_shown", None):
+            self._shown = text
+            self.update(text, layout=False)
 
 
 class Banner(Static):
     """A one-line message under the status line: an anomaly, or a scenario file that stopped loading."""
 
     def say(self, text: str | None, kind: str = "error") -> None:
+        if (text, kind) == getattr(self, "_said", None):
+            return                       # unchanged: spare the screen a relayout
+        self._said = (text, kind)
         self.set_class(bool(text), "-shown")
         self.set_class(kind == "warning", "-warning")
         self.update(Text(f" {text}" if text else "", no_wrap=False, end=""))
