@@ -151,4 +151,5 @@ class Playback:
             self.notify(message.error, title="the run failed", severity="error", timeout=8)
         self.main.query_one(LossCurve).losses = []
         self.after_motion(select=True)
+        self.redraw()              # now, not later: whoever sees playing == "" sees the final state
 
