@@ -81,6 +81,7 @@ class GradstepApp(Playback, App):
         self.changed_kind = ""                         # and its kind: forward, seed, backward, update
         self.load_error: str | None = None
         self._stat: tuple | None = None
+        self._data_file: Path | None = None      # the CSV beside the scenario, watched with it
         self._missing = False
         self._timer = None
         self._stop_run = False
@@ -110,7 +111,7 @@ class GradstepApp(Playback, App):
         path = Path(path)
         old = self.stepper if path == self.path else None
         try:
-            self._stat = _stat(path)
+            self._stat = self._watched_stat() if path == self.path else _stat(path) + (None,)
             scenario = load_scenario(path)
             st = Stepper(scenario)
             if keep_position and old is not None and old.iteration <= RESTORE_LIMIT:
@@ -123,6 +124,12 @@ class GradstepApp(Playback, App):
             return self._load_failed(path, f"{path}: {type(e).__name__}: {e}")
         self.path = path
         self.stepper = st
+        data = scenario.data
+        self._data_file = path.parent / data.source if data is not None and data.source != "inline" else None
+        try:
+            self._stat = self._watched_stat()
+        except OSError:
+            pass
         self.load_error = None
         self._missing = False
         self._anomaly_tick = -1
@@ -161,7 +168,7 @@ class GradstepApp(Playback, App):
         if self.playing == "run":
             return
         try:
-            stat = _stat(self.path)
+            stat = self._watched_stat()
         except OSError:
             if not self._missing:
                 self._missing = True
@@ -174,6 +181,11 @@ class GradstepApp(Playback, App):
             self.stop_playing()
             if self.load(self.path, keep_position=True):
                 self.notify(f"reloaded {self.path.name}", timeout=2)
+
+    def _watched_stat(self) -> tuple:
+        """What the poll compares: the scenario file (it must exist) and its CSV data, if any."""
+        data = _stat_or_none(self._data_file) if self._data_file is not None else None
+        return _stat(self.path) + (data,)
 
     def open_path(self, path: Path) -> None:
         """Open another scenario (from the picker or the command palette)."""
@@ -478,6 +490,13 @@ class GradstepApp(Playback, App):
     async def action_quit(self) -> None:
         self._stop_run = True
         self.exit(0)
+
+
+def _stat_or_none(path: Path) -> tuple | None:
+    try:
+        return _stat(path)
+    except OSError:
+        return None
 
 
 def _stat(path: Path) -> tuple:
