@@ -3,8 +3,9 @@
 Passes only if nothing raised (in the app, in an action the app caught, or in a worker) and the
 app still steps afterwards. Pilot waits for the app to go idle after every event, about 0.1 s, and
 longer while a replay plays, so the default run sends 1,000 events in total (about 2.5 minutes on
-two cores), split evenly over the bundled scenarios. The full campaign of issue 5 (10,000 events,
-about 25 minutes):
+two cores), split evenly over the bundled scenarios; a scenario that does not load gets as many
+more, starting on the error screen. The full campaign of issue 5 (10,000 events over the bundled
+scenarios, 24 minutes here):
 
     GRADSTEP_MONKEY_EVENTS=10000 .venv/bin/python -m pytest -q tests/tui/test_monkey.py
 
@@ -26,14 +27,16 @@ import tui.app
 from engine import bundled_dir
 from tui.app import GradstepApp
 from tui.bindings import ACTIONS
+from tui.screens.error import ErrorScreen
 from tui.screens.main import MainScreen
 
-from tuitest import wait_for
+from tuitest import CHAIN, HERE, wait_for
 
 MONKEY_EVENTS = int(os.environ.get("GRADSTEP_MONKEY_EVENTS", "1000"))
 SEED = int(os.environ.get("GRADSTEP_MONKEY_SEED", "5"))
 TRACE = bool(os.environ.get("GRADSTEP_MONKEY_TRACE"))     # print each event before it is sent
 SCENARIOS = sorted(bundled_dir().glob("*.toml"))
+BROKEN = HERE / "broken.toml"
 PER_SCENARIO = math.ceil(MONKEY_EVENTS / len(SCENARIOS))
 TIMEOUT = 120 + 2 * PER_SCENARIO      # generous: a hang still ends, a slow machine does not fail
 
@@ -134,12 +137,14 @@ async def monkey(app: MonkeyApp, pilot, rng: random.Random, events: int) -> Coun
 async def back_to_main(app: MonkeyApp, pilot) -> None:
     """Close modal screens and stop any replay with escape; let a gradient check finish first.
 
-    Only the app's own workers count: a file picker's DirectoryTree keeps a loader worker alive as
-    long as it is open. A deadline in polls, not a timed assertion."""
+    The base screen is the main screen, or the error screen while no scenario has loaded. Only the
+    app's own workers count: a file picker's DirectoryTree keeps a loader worker alive as long as
+    it is open. A deadline in polls, not a timed assertion."""
     for _ in range(600):
         await pilot.pause()
         checking = [w for w in app.workers if w.group == "check" and not w.is_finished]
-        if isinstance(app.screen, MainScreen) and not app.playing and not checking:
+        base = ErrorScreen if app.stepper is None else MainScreen
+        if type(app.screen) is base and not app.playing and not checking:
             return
         if checking and not app.playing:
             await pilot.pause(0.05)         # its result screen is about to open
@@ -148,29 +153,55 @@ async def back_to_main(app: MonkeyApp, pilot) -> None:
     raise AssertionError(f"escape did not bring back the main screen: {app.screen!r}, playing={app.playing!r}")
 
 
+async def still_answers(app: MonkeyApp, pilot, replay: str) -> None:
+    """Back at the main screen, the step key moves the Stepper one tick and the status line says so."""
+    await back_to_main(app, pilot)
+    assert app.stepper is not None, replay
+    await pilot.press("home")
+    assert await wait_for(pilot, lambda: app.stepper.tick == 0)
+    await pilot.press("n")
+    assert app.stepper.tick == 1, replay
+    cursor = app.stepper.cursor
+    status = str(app.main.query_one("#status").render())
+    assert f"{cursor.phase.value} {cursor.index}/{cursor.length}" in status, status
+    assert not app.failures and app._exception is None, f"{replay}: {app.failures}"
+
+
+def assert_survived(app: MonkeyApp, replay: str) -> None:
+    assert app._exception is None, f"{replay}: {app._exception!r}"
+    assert not app.failures, f"{replay}: {app.failures}"
+    assert app.is_running, replay
+
+
 @pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 async def test_monkey(path):
-    events = PER_SCENARIO
     rng = random.Random(f"{SEED}:{path.name}")
     app = MonkeyApp(path)
     async with app.run_test(size=(80, 24)) as pilot:
-        sent = await monkey(app, pilot, rng, events)
+        sent = await monkey(app, pilot, rng, PER_SCENARIO)
         replay = f"seed {SEED}, {path.name}, events sent {dict(sent)}"
-        assert app._exception is None, f"{replay}: {app._exception!r}"
-        assert not app.failures, f"{replay}: {app.failures}"
-        assert app.is_running, replay
-        # The app still answers: back at the main screen, the step key moves the Stepper one tick
-        # and the status line says so.
-        await back_to_main(app, pilot)
-        st = app.stepper
-        assert st is not None, replay
-        await pilot.press("home")
-        assert await wait_for(pilot, lambda: app.stepper.tick == 0)
-        await pilot.press("n")
-        assert app.stepper.tick == 1, replay
-        cursor = app.stepper.cursor
-        status = str(app.main.query_one("#status").render())
-        assert f"{cursor.phase.value} {cursor.index}/{cursor.length}" in status, status
-        assert not app.failures and app._exception is None, f"{replay}: {app.failures}"
+        assert_survived(app, replay)
+        await still_answers(app, pilot, replay)
     print(f"{path.name}: {dict(sent)}, notifications {dict(app.notes)}")
+
+
+@pytest.mark.timeout(TIMEOUT)
+async def test_monkey_from_the_error_screen(scenario_copy):
+    """Start on a scenario that does not load (the error screen, no Stepper at all), then fix it."""
+    path = scenario_copy(BROKEN)
+    rng = random.Random(f"{SEED}:{path.name}")
+    app = MonkeyApp(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, ErrorScreen)
+        sent = await monkey(app, pilot, rng, PER_SCENARIO)
+        replay = f"seed {SEED}, error screen, events sent {dict(sent)}"
+        assert_survived(app, replay)
+        await back_to_main(app, pilot)
+        opened = app.stepper is not None    # the monkey opened a scenario from the picker or palette
+        if not opened:                      # still on the error screen: fixing the file recovers
+            path.write_text(CHAIN.read_text())
+            await pilot.press("r")
+            assert await wait_for(pilot, lambda: app.stepper is not None), replay
+        await still_answers(app, pilot, replay)
+    print(f"error screen: {dict(sent)}, notifications {dict(app.notes)}, opened another: {opened}")
