@@ -246,15 +246,31 @@ async def test_an_edit_during_a_background_run_is_picked_up_when_the_run_ends(sc
         assert st.tick == tick + 1
 
 
-@pytest.mark.xfail(strict=True, reason="the poll watches the .toml only: an edited CSV data file is "
-                   "not reloaded (GradstepApp.poll_file stats self.path alone)")
-async def test_editing_the_csv_data_file_reloads(scenario_copy):
+async def test_the_csv_data_file_is_watched_too(scenario_copy):
+    """Edited, broken, deleted and restored data: the same rules as for the scenario file."""
     from engine import bundled_dir
     path = scenario_copy(bundled_dir() / "linear_regression.toml")
     csv = path.with_name("linear_regression.csv")
+    rows = csv.read_text().splitlines()
     app = GradstepApp(path)
     async with app.run_test(size=(80, 24)) as pilot:
+        first = app.stepper
+        save(csv, "\n".join(rows[:-1]) + "\n")                       # one row fewer
+        assert await wait_for(pilot, lambda: app.stepper is not first)
         st = app.stepper
-        lines = csv.read_text().splitlines()
-        save(csv, "\n".join(lines[:-1]) + "\n")               # one row fewer
-        assert await wait_for(pilot, lambda: app.stepper is not st, polls=500)
+        expected = np.loadtxt(csv, delimiter=",", skiprows=1)
+        np.testing.assert_array_equal(value(st, "x"), expected[:, 0])
+        np.testing.assert_array_equal(value(st, "y"), expected[:, 1])
+        await pilot.press("n")
+        before = picture(st)
+        save(csv, "\n".join(rows[:3] + ["1.0,abc"] + rows[4:]) + "\n")   # a cell that is not a number
+        assert await wait_for(pilot, lambda: app.load_error is not None)
+        assert app.stepper is st and picture(st) == before and "reload failed" in banner(app)
+        csv.unlink()
+        assert await wait_for(pilot, lambda: app.load_error is not None and "abc" not in app.load_error)
+        assert app.stepper is st and picture(st) == before and "linear_regression.csv" in banner(app)
+        await pilot.press("n")
+        assert st.tick == 2
+        save(csv, "\n".join(rows) + "\n")                             # restored: all 50 rows again
+        assert await wait_for(pilot, lambda: app.stepper is not st)
+        assert app.load_error is None and value(app.stepper, "x").shape == (50,)
