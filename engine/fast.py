@@ -47,18 +47,9 @@ class FastPath:
         self.limit = scenario.grad_norm_limit
         data = scenario.data
         self.varies = data is not None and (data.batch_size < data.rows or data.shuffle)
-        n = len(p.nodes)
-        on_param = [node.kind == "param" for node in p.nodes]
-        for i in p.ops:
-            on_param[i] = any(on_param[j] for j in p.nodes[i].inputs)
-        feeds_loss = [False] * n
-        feeds_loss[p.loss] = True
-        for i in reversed(p.ops):
-            if feeds_loss[i]:
-                for j in p.nodes[i].inputs:
-                    feeds_loss[j] = True
-        self.feeds_loss = feeds_loss
-        self.on_param = on_param
+        # Only what the loss and the param gradients need is computed.
+        feeds_loss = p.feeds_loss
+        self.on_param = p.depends_on(("param",))
         # One value buffer per node; leaves get theirs filled at the start of a run.
         self.vals = [np.zeros(node.shape) for node in p.nodes]
         self.forward_plan = [self._compile_forward(p.nodes[i]) for i in p.ops if feeds_loss[i]]

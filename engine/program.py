@@ -68,10 +68,9 @@ class Program:
             if feeds_loss[i]:
                 for j in self.nodes[i].inputs:
                     feeds_loss[j] = True
+        self.feeds_loss = feeds_loss
         # Which nodes depend on something that has a gradient (anything but constants).
-        varies = [node.kind in ("value", "param", "data") for node in self.nodes]
-        for i in self.ops:
-            varies[i] = any(varies[j] for j in self.nodes[i].inputs)
+        varies = self.depends_on(("value", "param", "data"))
         self.needs_grad = [feeds_loss[i] and varies[i] for i in range(n)]
         # Backward order: op nodes in reverse that pass gradient on to at least one input.
         self.backward = [i for i in reversed(self.ops) if self.needs_grad[i]
@@ -84,6 +83,13 @@ class Program:
                     self.consumers[j].append((i, pos))
         self.expected = [len(c) for c in self.consumers]
         self.expected[self.loss] = 1        # the seed dE/dE = 1
+
+    def depends_on(self, kinds: tuple[str, ...]) -> list[bool]:
+        """For each node: is it, or does it depend on, a leaf of one of these kinds?"""
+        out = [node.kind in kinds for node in self.nodes]
+        for i in self.ops:
+            out[i] = any(out[j] for j in self.nodes[i].inputs)
+        return out
 
     def __len__(self) -> int:
         return len(self.nodes)
