@@ -55,8 +55,8 @@ class History:
         """Note the params at the start of an iteration (kept if it falls on a checkpoint)."""
         if (iteration - 1) % self.every == 0:
             self.checkpoints[iteration] = dict(params)
-        if iteration >= self.latest[0]:
-            self.latest = (iteration, dict(params))
+        # The most recent start computed, wherever it lies: the next step or run usually begins there.
+        self.latest = (iteration, dict(params))
 
     def params_at(self, iteration: int) -> dict[int, np.ndarray]:
         """The params at the start of an iteration, recomputed from the nearest checkpoint."""
