@@ -50,6 +50,18 @@ def peak_bytes(fn) -> int:
     return peak
 
 
+def refused_with_peak(text: str) -> tuple[list[ScenarioError], int]:
+    """Load text; the errors it raised (none or one) and the peak bytes allocated meanwhile."""
+    caught: list[ScenarioError] = []
+
+    def load():
+        try:
+            load_scenario_text(text)
+        except ScenarioError as e:
+            caught.append(e)
+    return caught, peak_bytes(load)
+
+
 # ----------------------------------------------------------------------------- documentation
 def test_every_limit_is_a_documented_positive_whole_number():
     source = (ROOT / "engine" / "limits.py").read_text()
@@ -64,14 +76,7 @@ def test_every_limit_is_a_documented_positive_whole_number():
 # ----------------------------------------------------------------------------- elements per tensor
 def test_huge_init_shape_is_refused_before_any_allocation():
     text = scenario(params='W = { init = "normal", shape = [100000, 100000] }\n', graph='E = "sum(W)"\n')
-    caught = []
-
-    def load():
-        try:
-            load_scenario_text(text)
-        except ScenarioError as e:
-            caught.append(e)
-    peak = peak_bytes(load)
+    caught, peak = refused_with_peak(text)
     assert caught, "the shape was not refused"
     e = caught[0]
     assert (e.table, e.key) == ("params", "W")
@@ -84,14 +89,7 @@ def test_huge_computed_shape_is_refused_before_any_allocation():
     """[100000, 1] + [1, 100000] would broadcast to 10^10 elements: refused at load, nothing computed."""
     text = scenario(values='a = { init = "zeros", shape = [100000, 1] }\nb = { init = "zeros", shape = [1, 100000] }\n',
                     graph='h = "a + b"\nE = "sum(h)"\n')
-    caught = []
-
-    def load():
-        try:
-            load_scenario_text(text)
-        except ScenarioError as e:
-            caught.append(e)
-    peak = peak_bytes(load)
+    caught, peak = refused_with_peak(text)
     assert caught and caught[0].key == "h"
     assert "(100000, 100000)" in caught[0].problem and f"{limits.MAX_ELEMENTS:,}" in caught[0].problem
     assert peak < 8_000_000, f"peak {peak:,} bytes"
@@ -120,14 +118,7 @@ def test_total_elements_refused_before_allocating_any(monkeypatch):
     count = limits.MAX_TOTAL_ELEMENTS // (side * side) + 1
     params = "".join(f'W{i} = {{ init = "normal", shape = [{side}, {side}] }}\n' for i in range(count))
     text = scenario(values="", params=params, graph='E = "sum(W0)"\n')
-    caught = []
-
-    def load():
-        try:
-            load_scenario_text(text)
-        except ScenarioError as e:
-            caught.append(e)
-    peak = peak_bytes(load)
+    caught, peak = refused_with_peak(text)
     assert caught and "MAX_TOTAL_ELEMENTS" in caught[0].problem
     assert caught[0].key == f"W{count - 1}"
     assert peak < 2_000_000, f"peak {peak:,} bytes"
