@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench fuzz screenshot clean
+.PHONY: run test bench fuzz monkey screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	GRADSTEP_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -p no:timeout tests/engine/test_fuzz.py
+
+monkey: $(STAMP)
+	GRADSTEP_MONKEY_EVENTS=10000 $(BIN)/python -m pytest -q tests/tui/test_monkey.py
 
 screenshot: $(STAMP)
 	$(BIN)/python -m tui.screenshot docs/screenshot.svg

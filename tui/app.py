@@ -501,7 +501,9 @@ def _stat_or_none(path: Path) -> tuple | None:
 
 def _stat(path: Path) -> tuple:
     s = path.stat()
-    return (s.st_mtime_ns, s.st_size)
+    # inode and ctime too: a same-size save within a coarse mtime tick, or a copy that keeps the
+    # old mtime (cp -p, tar), still changes them.
+    return (s.st_mtime_ns, s.st_size, s.st_ino, s.st_ctime_ns)
 
 
 def run_app(path: Path) -> int:
