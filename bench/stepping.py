@@ -71,7 +71,7 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
         m = measure(path, iterations)
         e, l = np.array(m["early"]), np.array(m["late"])
         line(f"{label} ({m['nodes']} nodes, {m['per_iteration']} steps per iteration), {len(e):,} steps each:")
-        for name, x in ((f"at iteration 1   ", e), (f"at iteration {LATE}", l)):
+        for name, x in (("at iteration 1   ", e), (f"at iteration {LATE}", l)):
             line(f"  {name}  median {np.median(x):6.1f} µs   p90 {np.percentile(x, 90):6.1f}   "
                  f"p99 {np.percentile(x, 99):7.1f}   max {x.max():8.1f}")
         if m["back"]:

@@ -84,8 +84,8 @@ def torch_trainer(x, y_hat, W1, W2, lr):
             E.backward()
             losses.append(E.item())
             with torch.no_grad():
-                A -= lr * A.grad
-                B -= lr * B.grad
+                A.sub_(lr * A.grad)       # in place: `A -= ...` would make A local to train()
+                B.sub_(lr * B.grad)
             A.grad = None
             B.grad = None
     return train

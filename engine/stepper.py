@@ -248,16 +248,15 @@ class Stepper:
         with np.errstate(all="ignore"):
             return self._step()
 
-    def back(self) -> Event | None:
+    def back(self) -> None:
         """Undo one step exactly (restoring saved values, never recomputing by subtraction)."""
         if self.tick == 0:
-            return None
+            return
         if not self._undo:
             # At an iteration's start: rebuild the previous iteration up to its last step.
             self.seek(self.tick - 1)
-            return None
+            return
         self._undo_one()
-        return None
 
     def run_phase(self) -> list[Event]:
         """Step to the end of the current phase, stopping early at an anomaly."""

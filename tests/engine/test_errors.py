@@ -6,7 +6,6 @@ not copied from the loader's output: they come from where the mistake was writte
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

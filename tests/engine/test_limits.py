@@ -5,7 +5,6 @@ Boundary tests lower a limit with monkeypatch (the loader reads engine.limits at
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 import subprocess

@@ -1,7 +1,6 @@
 """The Forward values pane: the selected node's value in full, then every value computed so far."""
 from __future__ import annotations
 
-import numpy as np
 from rich.text import Text
 
 from engine import Stepper, fmt_shape
