@@ -218,7 +218,7 @@ class FastPath:
         with np.errstate(all="ignore"):
             while it < end and bad is None:
                 # One segment per learning rate: eta is baked into the update calls.
-                eta = _eta_at(eta_schedule, it)
+                eta = kernels.eta_at(eta_schedule, it)
                 seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
                 eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
                 upd = []
@@ -274,14 +274,6 @@ class FastPath:
 def _finite(a: np.ndarray) -> bool:
     """Every element finite: a sum is a cheap first test (nan and inf survive it)."""
     return math.isfinite(float(np.add.reduce(a, None))) or kernels.finite(a)
-
-
-def _eta_at(schedule: list[tuple[int, float]], iteration: int) -> float:
-    eta = schedule[0][1]
-    for start, value in schedule:
-        if start <= iteration:
-            eta = value
-    return eta
 
 
 _UFUNC_1 = {"exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,

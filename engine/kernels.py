@@ -31,6 +31,15 @@ def update(w: np.ndarray, grad: np.ndarray, eta: float) -> np.ndarray:
     return np.asarray(w - eta * grad)      # an array even for 0-d params, as stepping gives
 
 
+def eta_at(schedule: list[tuple[int, float]], iteration: int) -> float:
+    """The learning rate of an iteration from (first iteration, eta) pairs in order."""
+    eta = schedule[0][1]
+    for start, value in schedule:
+        if start <= iteration:
+            eta = value
+    return eta
+
+
 def finite(a: np.ndarray) -> bool:
     """True if every element is finite (cheap for scalars)."""
     if a.ndim == 0:

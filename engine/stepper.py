@@ -133,13 +133,7 @@ class Stepper:
 
     def eta_at(self, iteration: int) -> float:
         """The learning rate used in an iteration."""
-        if len(self._eta) == 1:
-            return self._eta[0][1]
-        eta = self._eta[0][1]
-        for start, value in self._eta:
-            if start <= iteration:
-                eta = value
-        return eta
+        return kernels.eta_at(self._eta, iteration)
 
     @property
     def eta(self) -> float:
