@@ -28,7 +28,7 @@ monkey: $(STAMP)
 	GRADSTEP_MONKEY_EVENTS=10000 $(BIN)/python -m pytest -q tests/tui/test_monkey.py
 
 screenshot: $(STAMP)
-	$(BIN)/python -m tui.screenshot docs/screenshot.svg
+	$(BIN)/python -m gradstep.tui.screenshot docs/screenshot.svg
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

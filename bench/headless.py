@@ -123,7 +123,7 @@ class Probe:
 
 def make_app(path: Path):
     """The real app on a scenario, without the file watcher (its polling would add frames)."""
-    from tui.app import GradstepApp
+    from gradstep.tui.app import GradstepApp
     return GradstepApp(path, watch_file=False)
 
 

@@ -10,7 +10,7 @@ import statistics
 import time
 import tomllib
 
-from engine import Stepper, load_scenario_text
+from gradstep.engine import Stepper, load_scenario_text
 
 from .chain import chain_toml
 from .report import Figure, line, section

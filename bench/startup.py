@@ -21,7 +21,9 @@ import termios
 import time
 from pathlib import Path
 
-from engine import bundled_dir, load_scenario
+from gradstep.engine import load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .report import Figure, line, section
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import Stepper, bundled_dir, load_scenario
+from gradstep.engine import Stepper, load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .report import Figure, line, section
 

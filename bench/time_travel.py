@@ -10,7 +10,9 @@ import time
 
 import numpy as np
 
-from engine import Stepper, bundled_dir, load_scenario
+from gradstep.engine import Stepper, load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .report import Figure, line, section
 

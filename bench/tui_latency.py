@@ -9,7 +9,7 @@ import asyncio
 import statistics
 from pathlib import Path
 
-from engine import bundled_dir
+from gradstep.scenarios import bundled_dir
 
 from .headless import Probe, make_app, settle
 from .report import Figure, line, section

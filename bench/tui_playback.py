@@ -14,7 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import Stepper, bundled_dir, load_scenario
+from gradstep.engine import Stepper, load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .headless import Probe, clock, make_app, settle
 from .report import Figure, line, section
@@ -46,7 +48,7 @@ def bare_rate(path: Path, seconds: float) -> float:
 
 
 async def play(path: Path, window: float) -> dict:
-    from tui.app import SPEEDS
+    from gradstep.tui.app import SPEEDS
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 0.2)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Stepper, bundled_dir, load_scenario
+from gradstep.engine import Stepper, load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .report import Figure, line, section, us
 from .timing import interleaved, paired_ratio, replaying

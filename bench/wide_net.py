@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import Stepper, load_scenario
+from gradstep.engine import Stepper, load_scenario
 
 from .report import Figure, line, section, us
 from .timing import interleaved, paired_ratio, replaying

@@ -14,7 +14,6 @@ _WHERE = {
     "Scenario": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
     "Contribution": "stepper", "Cursor": "stepper", "Event": "stepper", "Phase": "stepper",
     "Stepper": "stepper", "UpdateInfo": "stepper",
-    "bundled_dir": "cli",
 }
 
 __all__ = sorted(_WHERE)
@@ -36,10 +35,8 @@ def _module(name: str):
         from . import program as m
     elif name == "scenario":
         from . import scenario as m
-    elif name == "stepper":
-        from . import stepper as m
     else:
-        from . import cli as m
+        from . import stepper as m
     return m
 
 
@@ -48,7 +45,7 @@ def __getattr__(name: str):
         value = getattr(_module(_WHERE[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'gradstep.engine' has no attribute {name!r}")
 
 
 def __dir__():

@@ -1,4 +1,7 @@
-"""The `gradstep` command. Headless subcommands never import textual; only the TUI does.
+"""The headless `gradstep` commands (run, check, trace, dot) and the exit codes every command keeps.
+
+The console script is `gradstep.tui.launch:main`, on the UI side: it hands these commands here and
+opens the TUI otherwise, so the engine never imports the UI.
 
 Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage,
 70 a bug in gradstep itself (one line on stderr; GRADSTEP_DEBUG=1 shows the traceback).
@@ -12,7 +15,7 @@ import math
 import os
 import sys
 import warnings
-from pathlib import Path
+from typing import Callable
 
 from .errors import ScenarioError
 
@@ -21,30 +24,23 @@ from .errors import ScenarioError
 COMMANDS = ("run", "check", "trace", "dot")
 
 
-def bundled_dir() -> Path:
-    """The folder of bundled scenarios, from the source tree or an installed wheel."""
-    import scenarios
-    return Path(scenarios.__file__).resolve().parent
-
-
-def default_scenario() -> Path:
-    return bundled_dir() / "two_layer.toml"
-
-
 EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1 and 2, which carry meaning for scripts
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """The headless commands: `gradstep run|check|trace|dot ...`, with gradstep's exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    return guarded(_headless, argv)
+
+
+def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run a command and map what it raises to an exit code and one line on stderr, never a traceback."""
     # Numeric faults are detected and reported by the engine (the first node, its op, its inputs);
     # NumPy's own warnings would only repeat that, raw, on the terminal. The filter is process-wide,
     # so it also covers threads.
     warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        if argv and argv[0] in COMMANDS:
-            return _headless(argv)
-        return _tui(argv)
+        return command(argv)
     except ScenarioError as e:
         print(f"gradstep: {e}", file=sys.stderr)
         return 2
@@ -67,25 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; "
               f"GRADSTEP_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_BUG
-
-
-def _tui(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gradstep",
-        description="A terminal step-debugger for backpropagation. With no command, opens the TUI.",
-        epilog="commands (headless): run, check, trace, dot; see `gradstep COMMAND --help`")
-    parser.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled two-layer net)")
-    parser.add_argument("--version", action="version", version="gradstep 0.1.0")
-    args = parser.parse_args(argv)
-    path = Path(args.scenario) if args.scenario else default_scenario()
-    if not path.exists():
-        print(f"gradstep: {path}: no such scenario file", file=sys.stderr)
-        return 2
-    if not path.is_file():
-        print(f"gradstep: {path}: not a scenario file (a folder or a device)", file=sys.stderr)
-        return 2
-    from tui.app import run_app      # textual is imported only here
-    return run_app(path)
 
 
 def _headless(argv: list[str]) -> int:

@@ -7,11 +7,8 @@ default_rng([seed, e]) when shuffling; a partial last batch is dropped so shapes
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import math
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +16,8 @@ import numpy as np
 
 from . import limits
 from .errors import ScenarioError
+from .files import read_inside
+from .tomlvalues import literal
 
 DATA_KEYS = ("file", "batch", "shuffle")
 
@@ -99,7 +98,6 @@ def load_data(spec: dict, base_dir: Path | None, seed: int) -> DataSet:
 
 
 def _inline_columns(spec: dict) -> dict[str, np.ndarray]:
-    from .scenario import literal
     out = {}
     for name, v in spec.items():
         if name in DATA_KEYS:
@@ -122,7 +120,8 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
         raise ScenarioError("file must be the name of a CSV file beside the scenario", table="data", key="file")
     if base_dir is None:
         raise ScenarioError("a scenario given as text cannot read a CSV file", table="data", key="file")
-    raw = read_inside(base_dir, rel)
+    raw = read_inside(base_dir, rel, limits.MAX_CSV_BYTES, "MAX_CSV_BYTES",
+                      lambda problem: ScenarioError(problem, table="data", key="file"), what="CSV file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -194,67 +193,3 @@ def _column(body: list[list[str]], lines: list[int], ci: int, title: str, rel: s
             raise ScenarioError(f"{rel} line {lines[r]}, column {title!r}: {cell[:40]!r} is not a finite "
                                 f"number (nan and inf are not data)", table="data", key=name)
     return col
-
-
-def read_at_most(fd: int, limit: int) -> bytes:
-    """Up to limit + 1 bytes from a descriptor (one more than allowed, so the caller sees the excess)."""
-    os.set_blocking(fd, True)
-    chunks, size = [], 0
-    while size <= limit:
-        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def read_inside(base_dir: Path, rel: str) -> bytes:
-    """The bytes of a data file inside the scenario's folder, read without ever leaving it.
-
-    Each path component is opened relative to the one before with O_NOFOLLOW, so no symlink is
-    followed (not even one swapped in after a check); only a regular file is read, and never more
-    than MAX_CSV_BYTES. O_NONBLOCK keeps a FIFO from hanging the open.
-    """
-    def refuse(problem: str) -> ScenarioError:
-        return ScenarioError(problem, table="data", key="file")
-
-    p = Path(rel)
-    if p.is_absolute() or ".." in p.parts or rel.startswith("~") or "\x00" in rel or "\\" in rel:
-        raise refuse(f"file {rel!r} must be a plain name inside the scenario's folder "
-                     f"(no absolute paths, no '..')")
-    parts = [x for x in p.parts if x != "."]
-    if not parts:
-        raise refuse(f"file {rel!r} names no file")
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    flags = os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fds = []
-    try:
-        try:
-            fds.append(os.open(base_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)))
-            for part in parts[:-1]:
-                fds.append(os.open(part, flags | getattr(os, "O_DIRECTORY", 0), dir_fd=fds[-1]))
-            fd = os.open(parts[-1], flags, dir_fd=fds[-1])
-        except FileNotFoundError:
-            raise refuse(f"the CSV file {rel!r} does not exist beside the scenario") from None
-        except OSError as e:
-            if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                raise refuse(f"file {rel!r} goes through a symlink; data files must be plain files in "
-                             f"the scenario's own folder") from None
-            raise refuse(f"cannot read the CSV file {rel!r}: {e.strerror or e}") from None
-        fds.append(fd)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise refuse(f"{rel!r} is not a regular file (a folder, a device or a pipe cannot be data)")
-        if info.st_size > limits.MAX_CSV_BYTES:
-            raise refuse(f"the CSV file is {info.st_size:,} bytes; the limit (MAX_CSV_BYTES) is "
-                         f"{limits.MAX_CSV_BYTES:,}")
-        raw = read_at_most(fd, limits.MAX_CSV_BYTES)
-        if len(raw) > limits.MAX_CSV_BYTES:       # a file that grew after fstat
-            raise refuse(f"the CSV file is more than {limits.MAX_CSV_BYTES:,} bytes, the limit (MAX_CSV_BYTES)")
-        return raw
-    except OSError as e:
-        raise refuse(f"cannot read the CSV file {rel!r}: {e.strerror or e}") from None
-    finally:
-        for f in fds:
-            os.close(f)

@@ -5,8 +5,6 @@ Every problem raises ScenarioError naming the file, the table and key, and the l
 from __future__ import annotations
 
 import math
-import os
-import stat
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -15,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from . import expr, limits
-from .data import DataSet, load_data, read_at_most
+from .data import DataSet, load_data
 from .errors import ScenarioError
 from .ops import REGISTRY, check_class_indices
 from .program import Program, ProgramBuilder
 from .shapes import fmt
+from .files import FileProblem, read_file
 from .tomltext import clip, did_you_mean, find_line, toml_error
+from .tomlvalues import check_total, count, get, literal, literal_shape, only, type_name
 
 TABLES = ("scenario", "values", "params", "data", "graph", "train")
 INITS = ("normal", "uniform", "zeros", "ones")
@@ -60,28 +60,13 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file."""
     path = Path(path)
     name = str(path)
+    if not path.is_file():
+        what = "does not exist" if not path.exists() else "is not a file"
+        raise ScenarioError(f"the scenario file {what}", file=name)
     try:
-        if not path.is_file():
-            what = "does not exist" if not path.exists() else "is not a file"
-            raise ScenarioError(f"the scenario file {what}", file=name)
-        # Opened without blocking and checked on the descriptor, so a file swapped for a pipe or a
-        # device after the check above cannot hang or flood the read.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ScenarioError("the scenario file is not a regular file", file=name)
-            if info.st_size > limits.MAX_FILE_BYTES:
-                raise ScenarioError(f"the file is {info.st_size:,} bytes; the limit (MAX_FILE_BYTES) is "
-                                    f"{limits.MAX_FILE_BYTES:,}", file=name)
-            raw = read_at_most(fd, limits.MAX_FILE_BYTES)
-        finally:
-            os.close(fd)
-        if len(raw) > limits.MAX_FILE_BYTES:
-            raise ScenarioError(f"the file is more than {limits.MAX_FILE_BYTES:,} bytes, the limit "
-                                f"(MAX_FILE_BYTES)", file=name)
-    except OSError as e:
-        raise ScenarioError(f"cannot read the file: {e.strerror or e}", file=name) from None
+        raw = read_file(path, limits.MAX_FILE_BYTES, "MAX_FILE_BYTES")
+    except FileProblem as e:
+        raise ScenarioError(f"the scenario file {e}", file=name) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -116,17 +101,17 @@ class _Loader:
                                     + ", ".join(f"[{t}]" for t in TABLES), table=table)
         for table in TABLES:
             if table in doc and not isinstance(doc[table], dict):
-                raise ScenarioError(f"[{table}] must be a table, got {_type(doc[table])}", table=table)
+                raise ScenarioError(f"[{table}] must be a table, got {type_name(doc[table])}", table=table)
         if "scenario" in doc:       # first, so 'graph = ...' written under [scenario] is named as such
-            _only(doc["scenario"], "scenario", ("title", "description", "seed"))
+            only(doc["scenario"], "scenario", ("title", "description", "seed"))
         for table in ("scenario", "graph", "train"):
             if table not in doc:
                 raise ScenarioError(f"the table [{table}] is missing", table=table)
 
         meta = doc["scenario"]
-        title = _get(meta, "scenario", "title", str)
-        description = _get(meta, "scenario", "description", str, "")
-        seed = _get(meta, "scenario", "seed", int, 0)
+        title = get(meta, "scenario", "title", str)
+        description = get(meta, "scenario", "description", str, "")
+        seed = get(meta, "scenario", "seed", int, 0)
         if not 0 <= seed < 2**63:
             raise ScenarioError("seed must be a whole number from 0 to 2**63 - 1", table="scenario", key="seed")
 
@@ -139,9 +124,9 @@ class _Loader:
                 self.check_name(b, table, name)
                 # Every size, and their sum, is checked before anything is allocated.
                 shape = _init_shape(spec, table, name) if isinstance(spec, dict) else \
-                    _literal_shape(spec, table, name, 0)
-                total += _count(shape, table, name)
-                _check_total(total, table, name)
+                    literal_shape(spec, table, name, 0)
+                total += count(shape, table, name)
+                check_total(total, table, name)
                 declared.append((b.leaf(name, kind, shape), spec, table, name))
         for node_id, spec, table, name in declared:
             initial[node_id] = self.tensor(spec, table, name, seed)
@@ -152,7 +137,7 @@ class _Loader:
             for name in data.names:
                 self.check_name(b, "data", name)
                 total += data.columns[name].size
-                _check_total(total, "data", name)
+                check_total(total, "data", name)
                 data.node_ids[name] = b.leaf(name, "data", data.shape(name), text=data.describe(name))
 
         graph = doc["graph"]
@@ -174,8 +159,8 @@ class _Loader:
         _check_class_indices(b, initial, data)
 
         train = doc["train"]
-        _only(train, "train", TRAIN_KEYS)
-        loss_name = _get(train, "train", "loss", str)
+        only(train, "train", TRAIN_KEYS)
+        loss_name = get(train, "train", "loss", str)
         loss = b.lookup(loss_name)
         if loss is None:
             raise ScenarioError(f"loss = {loss_name!r} names no node{did_you_mean(loss_name, list(graph))}; "
@@ -193,18 +178,18 @@ class _Loader:
             raise ScenarioError("the key 'learning_rate' is missing: the [params] are trained by "
                                 "w <- w - learning_rate * dE/dw, so add e.g. learning_rate = 0.1",
                                 table="train", key="learning_rate")
-        lr = _get(train, "train", "learning_rate", float, 0.0)
+        lr = get(train, "train", "learning_rate", float, 0.0)
         if not math.isfinite(lr) or lr < 0:
             raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {lr}", table="train",
                                 key="learning_rate")
-        steps = _get(train, "train", "steps", int, 1)
+        steps = get(train, "train", "steps", int, 1)
         if not 1 <= steps <= limits.MAX_STEPS:
             raise ScenarioError(f"steps must be from 1 to {limits.MAX_STEPS:,} (the limit MAX_STEPS), "
                                 f"got {clip(f'{steps:,}')}", table="train", key="steps")
         problem = steps_problem(steps, work)
         if problem:
             raise ScenarioError(problem, table="train", key="steps")
-        limit = _get(train, "train", "grad_norm_limit", float, math.inf)
+        limit = get(train, "train", "grad_norm_limit", float, math.inf)
         if not limit > 0:
             raise ScenarioError("grad_norm_limit must be a positive number", table="train", key="grad_norm_limit")
         return Scenario(title=title, description=description.strip(), path=Path(self.file) if self.base_dir
@@ -232,39 +217,10 @@ class _Loader:
         return literal(spec, table, name)
 
 
-def literal(spec, table: str, key: str) -> np.ndarray:
-    """A number or rectangular nested lists of numbers, as a float64 array."""
-    _count(_literal_shape(spec, table, key, 0), table, key)
-    arr = np.array(spec, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError("the value contains nan or inf; use finite numbers", table=table, key=key)
-    return arr
-
-
-def _literal_shape(spec, table, key, depth) -> tuple[int, ...]:
-    if isinstance(spec, bool) or isinstance(spec, str) or isinstance(spec, dict) or \
-            not isinstance(spec, (int, float, list)):
-        raise ScenarioError(f"expected a number or a list of numbers, got {_type(spec)}", table=table, key=key)
-    if isinstance(spec, int) and abs(spec) > _FLOAT_MAX:
-        raise ScenarioError(f"the number {clip(str(spec))} is too large for a float64", table=table, key=key)
-    if isinstance(spec, (int, float)):
-        return ()
-    if depth >= limits.MAX_AXES:
-        raise ScenarioError(f"the list nests more than {limits.MAX_AXES} levels, the limit (MAX_AXES)",
-                            table=table, key=key)
-    if not spec:
-        raise ScenarioError("an empty list has no values", table=table, key=key)
-    shapes = {_literal_shape(s, table, key, depth + 1) for s in spec}
-    if len(shapes) != 1:
-        raise ScenarioError("the nested lists are ragged: every row must have the same length and depth",
-                            table=table, key=key)
-    return (len(spec),) + shapes.pop()
-
-
 def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
     """The shape an init table asks for, checked, before anything is drawn."""
-    _only(spec, table, ("init", "shape", "scale"), key=name)
-    init = _get(spec, table, "init", str, key=name)
+    only(spec, table, ("init", "shape", "scale"), key=name)
+    init = get(spec, table, "init", str, key=name)
     if init not in INITS:
         raise ScenarioError(f"unknown init {init!r}{did_you_mean(init, INITS)}; choose one of "
                             f"{', '.join(INITS)}", table=table, key=name)
@@ -277,23 +233,8 @@ def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
     if any(n < 1 for n in shape):
         raise ScenarioError(f"every size in shape must be at least 1, got {clip(str(shape))}",
                             table=table, key=name)
-    _count(tuple(shape), table, name)
+    count(tuple(shape), table, name)
     return tuple(shape)
-
-
-def _count(shape: tuple[int, ...], table: str, key: str) -> int:
-    """Elements of a shape, refused above MAX_ELEMENTS (exact integers: no overflow, no allocation)."""
-    count = math.prod(shape)
-    if count > limits.MAX_ELEMENTS:
-        raise ScenarioError(f"shape {clip(fmt(shape))} has {clip(f'{count:,}')} elements, more than the limit "
-                            f"of {limits.MAX_ELEMENTS:,} per tensor (MAX_ELEMENTS)", table=table, key=key)
-    return count
-
-
-def _check_total(total: int, table: str, key: str) -> None:
-    if total > limits.MAX_TOTAL_ELEMENTS:
-        raise ScenarioError(f"values, params and data hold {total:,} elements in all, more than the limit of "
-                            f"{limits.MAX_TOTAL_ELEMENTS:,} (MAX_TOTAL_ELEMENTS)", table=table, key=key)
 
 
 def _check_program(program: Program) -> int:
@@ -335,7 +276,7 @@ def steps_problem(steps: int, work: int) -> str | None:
 def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
     shape = _init_shape(spec, table, name)
     init = spec["init"]
-    scale = _get(spec, table, "scale", float, 1.0, key=name)
+    scale = get(spec, table, "scale", float, 1.0, key=name)
     if not math.isfinite(scale):
         raise ScenarioError("scale must be a finite number", table=table, key=name)
     if scale < 0 and init in ("normal", "uniform"):
@@ -390,39 +331,3 @@ def _check_class_indices(b: ProgramBuilder, initial: dict[int, np.ndarray], data
             raise ScenarioError(f"{node.name!r}: {why} (in {where}); {count}", table="graph", key=node.group)
 
 
-def _type(v) -> str:
-    return {bool: "true/false", str: "a string", dict: "a table", list: "a list", int: "a whole number",
-            float: "a number"}.get(type(v), type(v).__name__)
-
-
-def _only(spec: dict, table: str, allowed: tuple[str, ...], key: str | None = None) -> None:
-    for k in spec:
-        if k not in allowed:
-            where = f" in {key}" if key else ""
-            raise ScenarioError(f"unknown key {k!r}{where}{did_you_mean(k, allowed)} "
-                                f"(allowed: {', '.join(allowed)})", table=table, key=key or k)
-
-
-_MISSING = object()
-
-
-def _get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: str | None = None):
-    """spec[name] checked against kind (float accepts whole numbers); a clear error otherwise."""
-    if name not in spec:
-        if default is _MISSING or default is None:
-            raise ScenarioError(f"the key {name!r} is missing", table=table, key=key or name)
-        return default
-    v = spec[name]
-    ok = isinstance(v, kind) and not isinstance(v, bool)
-    if kind is float and isinstance(v, int) and not isinstance(v, bool):
-        if abs(v) > _FLOAT_MAX:
-            raise ScenarioError(f"{name} = {clip(str(v))} is too large for a float64", table=table,
-                                key=key or name)
-        v, ok = float(v), True
-    if not ok:
-        want = {str: "a string", int: "a whole number", float: "a number"}[kind]
-        raise ScenarioError(f"{name} must be {want}, got {_type(v)}", table=table, key=key or name)
-    return v
-
-
-_FLOAT_MAX = 1.7976931348623157e308

@@ -18,7 +18,7 @@ from . import kernels
 from .accumulate import accumulate, unbroadcast
 from .errors import Anomaly, ScenarioError
 from .fast import FastPath
-from .history import History
+from .history import BUDGET_BYTES, History
 from .ops import check_class_indices, local_jacobian
 from .scenario import Scenario
 
@@ -79,7 +79,8 @@ class UpdateInfo:
 class Stepper:
     """Steps a scenario's training run one node at a time, forwards and backwards in time."""
 
-    def __init__(self, scenario: Scenario, *, steps: int | None = None, learning_rate: float | None = None):
+    def __init__(self, scenario: Scenario, *, steps: int | None = None, learning_rate: float | None = None,
+                 history_budget: int = BUDGET_BYTES):
         self.scenario = scenario
         self.program = p = scenario.program
         self.steps = steps if steps is not None else scenario.steps
@@ -93,12 +94,12 @@ class Stepper:
         self.fast = FastPath(scenario)
         self._ce_leaf_targets = [p.nodes[i] for i in p.ops if p.nodes[i].op.name == "cross_entropy"
                                  and p.nodes[p.nodes[i].inputs[1]].is_leaf]
-        self.history = History(self, {i: scenario.initial[i] for i in p.params})
+        self.history = History({i: scenario.initial[i] for i in p.params}, self.steps, history_budget)
         self.tick = 0
         self._undo: list[tuple] = []
         self.anomaly: Anomaly | None = None
         self._anomaly_tick = -1
-        self._enter_iteration(1, self.history.params_at(1))
+        self._enter_iteration(1, self._params_at(1))
 
     # ------------------------------------------------------------------ where we are
     @property
@@ -292,7 +293,7 @@ class Stepper:
         tick = max(0, min(tick, self.total_ticks))
         it = min(tick // self.per_iteration + 1, self.steps)
         base = (it - 1) * self.per_iteration
-        self._enter_iteration(it, self.history.params_at(it))
+        self._enter_iteration(it, self._params_at(it))
         self.tick = base
         self.anomaly = None
         with np.errstate(all="ignore"):
@@ -317,7 +318,7 @@ class Stepper:
         last = min(self.steps, it + count - 1)
         while it <= last:
             n = min(chunk, last - it + 1)
-            bad = self.history.advance(it, n)
+            _, bad = self._replay(it, self._params_at(it), n, stop_on_fault=True)
             if bad is not None:
                 return self._find_anomaly(it, bad)
             it += n
@@ -327,6 +328,30 @@ class Stepper:
                 break
         self.seek(min((it - 1) * S, self.total_ticks))
         return None
+
+    # ------------------------------------------------------------------ replay from the history
+    def _params_at(self, iteration: int) -> dict[int, np.ndarray]:
+        """The params at the start of an iteration, recomputed from the nearest start the history keeps."""
+        base, start = self.history.nearest(iteration)
+        if base == iteration:
+            return dict(start)
+        params, _ = self._replay(base, start, iteration - base, stop_on_fault=False)
+        return params
+
+    def _replay(self, iteration: int, params: dict[int, np.ndarray], count: int, *, stop_on_fault: bool):
+        """One fast run of count iterations that records losses and the checkpoints it passes.
+
+        Recomputing a start goes on through faults, so a diverged run is reproduced exactly;
+        advancing stops at the first fault so the stepper can show it. Returns (params, first bad
+        iteration or None).
+        """
+        h = self.history
+        params, bad = self.fast.run(params, iteration, count, self._eta, self.leaves_for, h.record_losses,
+                                    leaves_vary=bool(self.edits), checkpoint=h.record_start, every=h.every,
+                                    stop_on_fault=stop_on_fault)
+        if bad is None:
+            h.record_start(iteration + count, params)
+        return params, bad
 
     # ------------------------------------------------------------------ internals
     def _find_anomaly(self, chunk_start: int, bad: int) -> Anomaly:

@@ -13,7 +13,9 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
 
-from engine import ScenarioError, Stepper, bundled_dir, gradcheck, load_scenario
+from gradstep.engine import ScenarioError, Stepper, gradcheck, load_scenario
+
+from gradstep.scenarios import bundled_dir
 
 from .bindings import ACTIONS, guarded
 from .messages import NodeSelected

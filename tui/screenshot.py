@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from engine import bundled_dir
+from gradstep.scenarios import bundled_dir
 
 from .app import GradstepApp
 

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-import engine
+from gradstep import engine
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.accumulate import accumulate, unbroadcast
+from gradstep.engine.accumulate import accumulate, unbroadcast
 
 
 @st.composite

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from autograd.tracer import getval
 
-import engine
-from engine.ops import REGISTRY
+from gradstep import engine
+from gradstep.engine.ops import REGISTRY
 
 RTOL = 1e-9
 GRAPHS = 150

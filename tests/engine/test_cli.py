@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine.cli
-from engine import bundled_dir, load_scenario
+from gradstep.engine import cli as engine_cli
+from gradstep.engine import load_scenario
+from gradstep.scenarios import bundled_dir
 
 GRADSTEP = str(Path(sys.executable).with_name("gradstep"))
 BUNDLED = bundled_dir()
@@ -199,16 +200,16 @@ def test_bad_scenario_message_is_one_located_line(tmp_path):
 def test_internal_error_is_one_line_with_its_own_exit_code(monkeypatch, capsys):
     def broken(scenario, args):
         raise RuntimeError("boom")
-    monkeypatch.setattr(engine.cli, "cmd_dot", broken)
+    monkeypatch.setattr(engine_cli, "cmd_dot", broken)
     monkeypatch.delenv("GRADSTEP_DEBUG", raising=False)
-    code = engine.cli.main(["dot", str(BUNDLED / "chain_rule.toml")])
+    code = engine_cli.main(["dot", str(BUNDLED / "chain_rule.toml")])
     err = capsys.readouterr().err
-    assert code == engine.cli.EXIT_BUG and code not in (0, 1, 2)
+    assert code == engine_cli.EXIT_BUG and code not in (0, 1, 2)
     assert err.strip() == ("gradstep: internal error: RuntimeError: boom (a bug in gradstep; "
                            "GRADSTEP_DEBUG=1 shows the traceback)")
     monkeypatch.setenv("GRADSTEP_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
-        engine.cli.main(["dot", str(BUNDLED / "chain_rule.toml")])
+        engine_cli.main(["dot", str(BUNDLED / "chain_rule.toml")])
 
 
 def test_closed_pipe_is_quiet():

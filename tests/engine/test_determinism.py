@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import bundled_dir
+from gradstep.scenarios import bundled_dir
 
 GRADSTEP = str(Path(sys.executable).with_name("gradstep"))
 SCENARIOS = sorted(bundled_dir().glob("*.toml"))

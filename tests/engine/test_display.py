@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import fmt_num, fmt_shape, format_tensor, stats, summary
+from gradstep.engine import fmt_num, fmt_shape, format_tensor, stats, summary
 
 
 @pytest.mark.parametrize("x, text", [

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from engine import ScenarioError, load_scenario, load_scenario_text
+from gradstep.engine import ScenarioError, load_scenario, load_scenario_text
 
 HEAD = '[scenario]\ntitle = "t"\n'
 TRAIN = '[train]\nloss = "E"\nlearning_rate = 0.1\n'

@@ -22,8 +22,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ScenarioError, Stepper, load_scenario, load_scenario_text
-from engine.cli import trace_record
+from gradstep.engine import ScenarioError, Stepper, load_scenario, load_scenario_text
+from gradstep.engine.cli import trace_record
 
 N = int(os.environ.get("GRADSTEP_FUZZ_EXAMPLES", "200"))
 

@@ -9,9 +9,10 @@ import textwrap
 import numpy as np
 import pytest
 
-import engine
-from engine.grad_check import ATOL, EPS, MAX_CHECKED, RTOL
-from engine.ops import REGISTRY
+from gradstep import engine
+from gradstep.scenarios import bundled_dir
+from gradstep.engine.grad_check import ATOL, EPS, MAX_CHECKED, RTOL
+from gradstep.engine.ops import REGISTRY
 
 SINE = """
 [scenario]
@@ -47,7 +48,7 @@ def test_constants_are_the_documented_ones():
 @pytest.mark.parametrize("name", ["chain_rule.toml", "sum_over_paths.toml", "two_layer.toml", "xor.toml",
                                   "linear_regression.toml", "iris_softmax.toml"])
 def test_bundled_smooth_scenarios_pass(name):
-    sc = engine.load_scenario(engine.bundled_dir() / name)
+    sc = engine.load_scenario(bundled_dir() / name)
     report = check(sc)
     assert report.passed
     assert {c.node for c in report.leaves} == set(sc.program.params + sc.program.values)
@@ -56,7 +57,7 @@ def test_bundled_smooth_scenarios_pass(name):
 
 
 def test_passes_at_a_later_iteration_with_trained_params():
-    sc = engine.load_scenario(engine.bundled_dir() / "xor.toml")
+    sc = engine.load_scenario(bundled_dir() / "xor.toml")
     st = engine.Stepper(sc)
     st.run_iterations(20)
     leaves = sc.leaves_for(st.iteration)

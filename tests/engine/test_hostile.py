@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import ScenarioError, Stepper, load_scenario
-from engine import limits
+from gradstep.engine import ScenarioError, Stepper, load_scenario
+from gradstep.engine import limits
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = '[scenario]\ntitle = "t"\n[values]\nx = [1.0, 2.0]\n[params]\nw = [0.5, -0.5]\n'
@@ -279,9 +279,10 @@ def test_fifo_as_scenario_does_not_hang(tmp_path):
 # ----------------------------------------------------------------------------- audit hooks
 AUDIT_SCRIPT = textwrap.dedent(r"""
     import json, os, sys
-    import engine
+    from gradstep import engine
+    from gradstep.scenarios import bundled_dir
     # Warm up lazy imports (numpy.random) on a good bundled scenario before watching.
-    engine.Stepper(engine.load_scenario(os.path.join(engine.bundled_dir(), "two_layer.toml"))).run_iteration()
+    engine.Stepper(engine.load_scenario(os.path.join(bundled_dir(), "two_layer.toml"))).run_iteration()
     folder = os.path.realpath(sys.argv[1])
     seen = []
     WATCH = ("exec", "compile", "import", "open", "subprocess.Popen", "os.system", "os.exec", "os.spawn",

@@ -8,7 +8,7 @@ With W1 given 2 rows (the only change), it loads and trains.
 import numpy as np
 import pytest
 
-import engine
+from gradstep import engine
 
 ISSUE_EXAMPLE = '''\
 [scenario]

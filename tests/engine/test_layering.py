@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import engine
+from gradstep.scenarios import bundled_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "engine"
-CHAIN_RULE = engine.bundled_dir() / "chain_rule.toml"
+CHAIN_RULE = bundled_dir() / "chain_rule.toml"
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -24,8 +24,9 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_engine_leaves_textual_out():
-    r = _python("import sys, engine\n"
-                "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui', 'rich'))\n"
+    r = _python("import sys, gradstep.engine\n"
+                "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')\n"
+                "             or m.startswith('gradstep.tui'))\n"
                 "print(bad)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
@@ -33,46 +34,131 @@ def test_import_engine_leaves_textual_out():
 
 @pytest.mark.parametrize("argv", [["run", "--json"], ["run"], ["check"], ["trace"], ["dot"]])
 def test_headless_commands_leave_textual_out(argv):
+    """Through the console script's own entry point, which sits on the UI side."""
     cmd = [argv[0], str(CHAIN_RULE), *argv[1:]]
     r = _python("import io, sys, contextlib\n"
-                "from engine.cli import main\n"
+                "from gradstep.tui.launch import main\n"
                 "with contextlib.redirect_stdout(io.StringIO()):\n"
                 f"    rc = main({cmd!r})\n"
-                "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
+                "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
                 "print(rc, bad)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "0 []"
 
 
-def _imports(tree: ast.AST):
-    """(module name, the function it is imported in or None) for every import in a module."""
-    out = []
+def _imports(tree: ast.AST, package: str):
+    """Every module a file imports, anywhere in it (functions included), as absolute names.
 
-    def visit(node, func):
-        for child in ast.iter_child_nodes(node):
-            f = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
-            if isinstance(child, ast.Import):
-                out.extend((a.name, func) for a in child.names)
-            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                out.append((child.module, func))
-            visit(child, f)
-    visit(tree, None)
+    package is the importing module's package ("gradstep.engine"), for resolving relative imports.
+    """
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            # 'from . import x' and 'from .m import x' may name submodules: count both readings.
+            out.append(mod)
+            out.extend(f"{mod}.{a.name}" for a in node.names)
     return out
 
 
+def _engine_modules() -> dict[str, set[str]]:
+    """engine module name -> the engine modules it imports (package __init__ left out: it is the facade)."""
+    files = {p.stem: p for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"}
+    files.update({f"{p.parent.name}.{p.stem}": p for p in sorted(ENGINE.glob("*/*.py"))})
+    graph = {}
+    for name, path in files.items():
+        deps = set()
+        for mod in _imports(ast.parse(path.read_text(encoding="utf-8")), "gradstep.engine"
+                            + ("." + name.rsplit(".", 1)[0] if "." in name else "")):
+            if mod.startswith("gradstep.engine."):
+                rest = mod[len("gradstep.engine."):]
+                for cand in (rest, rest.rsplit(".", 1)[0]):
+                    if cand in files and cand != name:
+                        deps.add(cand)
+                        break
+        graph[name] = deps
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in the graph, or None (iterative depth-first search)."""
+    state = dict.fromkeys(graph, 0)          # 0 unseen, 1 on the stack, 2 done
+    for root in graph:
+        if state[root]:
+            continue
+        stack = [(root, iter(sorted(graph[root])))]
+        path = [root]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state[nxt] == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(graph[nxt]))))
+                path.append(nxt)
+    return None
+
+
 def test_engine_source_imports_no_ui_and_evaluates_nothing():
-    files = sorted(ENGINE.glob("*.py"))
+    """No whitelist: not one engine module imports textual, rich or the TUI, even inside a function."""
+    files = sorted(ENGINE.rglob("*.py"))
     assert len(files) > 10
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for module, func in _imports(tree):
+        for module in _imports(tree, "gradstep.engine"):
             top = module.split(".")[0]
-            if top in ("textual", "rich", "tui"):
-                # Only the launcher of the TUI may import it, and only when called.
-                assert (path.name, func, module) == ("cli.py", "_tui", "tui.app"), (path.name, module)
+            assert top not in ("textual", "rich", "tui", "scenarios"), (path.name, module)
+            assert not module.startswith(("gradstep.tui", "gradstep.scenarios")), (path.name, module)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in ("eval", "exec", "compile", "__import__"), (path.name, node.lineno)
+
+
+def test_no_import_cycle_among_engine_modules():
+    graph = _engine_modules()
+    assert len(graph) > 10 and "stepper" in graph and "ops" in graph
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
+
+
+def test_the_cycle_check_would_notice_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+    # And the import reader resolves the forms the engine uses.
+    tree = ast.parse("from . import limits\nfrom .ops import REGISTRY\ndef f():\n    from .scenario import x\n")
+    mods = _imports(tree, "gradstep.engine")
+    assert {"gradstep.engine.limits", "gradstep.engine.ops", "gradstep.engine.scenario"} <= set(mods)
+
+
+def test_nothing_imports_the_folders_as_top_level_packages():
+    """engine, tui and scenarios are only ever gradstep.engine, gradstep.tui, gradstep.scenarios: a bare
+    `import engine` would load a second copy of every module from the working directory."""
+    offenders = []
+    for folder in ("engine", "tui", "scenarios", "tests", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                for n in names:
+                    if n.split(".")[0] in ("engine", "tui", "scenarios"):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {n}")
+    assert offenders == []
 
 
 def test_chain_rule_run_json_gives_the_closed_form():

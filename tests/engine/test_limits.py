@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import ScenarioError, Stepper, bundled_dir, limits, load_scenario, load_scenario_text
+from gradstep.engine import ScenarioError, Stepper, limits, load_scenario, load_scenario_text
+
+from gradstep.scenarios import bundled_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 GRADSTEP = str(Path(sys.executable).with_name("gradstep"))

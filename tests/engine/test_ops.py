@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-import engine
-from engine.accumulate import unbroadcast
-from engine.ops import REGISTRY, local_jacobian
+from gradstep import engine
+from gradstep.engine.accumulate import unbroadcast
+from gradstep.engine.ops import REGISTRY, local_jacobian
 
 EPS = 1e-6
 # Central differences with eps 1e-6 are good to about 1e-9 on these magnitudes; a wrong VJP is off

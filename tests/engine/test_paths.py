@@ -8,8 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 
-import engine
-from engine.paths import MAX_PATHS
+from gradstep import engine
+from gradstep.scenarios import bundled_dir
+from gradstep.engine.paths import MAX_PATHS
 
 
 def run_backward(sc: engine.Scenario) -> tuple[engine.Stepper, list]:
@@ -106,7 +107,7 @@ def test_the_loss_has_one_empty_path_and_an_unused_value_none():
 
 
 def test_chain_rule_scenario_path_is_the_closed_form():
-    sc = engine.load_scenario(engine.bundled_dir() / "chain_rule.toml")
+    sc = engine.load_scenario(bundled_dir() / "chain_rule.toml")
     p = sc.program
     _, vals = run_backward(sc)
     x = float(sc.initial[p.by_name["x"]])
@@ -117,7 +118,7 @@ def test_chain_rule_scenario_path_is_the_closed_form():
 
 
 def test_tensor_graphs_list_paths_without_products():
-    sc = engine.load_scenario(engine.bundled_dir() / "two_layer.toml")
+    sc = engine.load_scenario(bundled_dir() / "two_layer.toml")
     p = sc.program
     _, vals = run_backward(sc)
     paths = engine.chain_paths(p, p.by_name["W1"], vals)

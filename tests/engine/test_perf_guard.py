@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import Stepper, bundled_dir, load_scenario, load_scenario_text
+from gradstep.engine import Stepper, load_scenario, load_scenario_text
+
+from gradstep.scenarios import bundled_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:          # bench/ is a top-level folder of the repository, not installed

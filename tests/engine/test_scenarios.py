@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
-from engine.cli import main as gradstep
+from gradstep import engine
+from gradstep.engine.cli import main as gradstep
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -277,7 +277,7 @@ def test_diverge_stops_at_the_first_non_finite_node():
 
 
 def test_gradstep_run_exits_1_naming_the_node():
-    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(SCENARIOS / "diverge.toml")],
+    proc = subprocess.run([sys.executable, "-m", "gradstep.engine", "run", str(SCENARIOS / "diverge.toml")],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -368,7 +368,7 @@ def test_readme_init_recipe_and_per_name_streams():
 
 
 def test_readme_documents_every_op_and_limit():
-    from engine import limits
+    from gradstep.engine import limits
     readme = README.read_text(encoding="utf-8")
     table = readme.split("## Ops and their local derivatives")[1].split("## sum, mean")[0]
     for name in engine.REGISTRY:

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine
-import engine.stepper
-from engine.history import History
+from gradstep import engine
+from gradstep.scenarios import bundled_dir
+
+import gradstep.engine.stepper  # noqa: F401  (the monkeypatches below reach engine.stepper)
 
 # A param through a matmul, a broadcast (3,) + (3, 1) -> (3, 3), nodes with two consumers, a value
 # that needs a gradient and a node that does not feed the loss.
@@ -159,11 +160,10 @@ def test_seek_to_later_and_earlier_iterations_equals_stepping(snap):
         assert_same(snap(st_), states[st_.tick])
 
 
-def test_seek_recomputes_from_sparse_checkpoints_exactly(monkeypatch, snap):
+def test_seek_recomputes_from_sparse_checkpoints_exactly(snap):
     # A budget of 64 bytes keeps a checkpoint only every few iterations, so most starts are replayed.
-    monkeypatch.setattr(engine.stepper, "History", lambda stepper, initial: History(stepper, initial, budget=64))
     states = canonical("batches", snap)
-    st_ = engine.Stepper(load(BATCHES))
+    st_ = engine.Stepper(load(BATCHES), history_budget=64)
     assert st_.history.every > 1
     S = st_.per_iteration
     for tick in (4 * S + 3, 2 * S + 1, 3 * S, 1, st_.total_ticks, 2 * S - 1):
@@ -185,7 +185,7 @@ def _stepped(sc, steps: int, ticks: int) -> engine.Stepper:
 @pytest.mark.parametrize("source", ["mixed", "batches"] + BUNDLED)
 @pytest.mark.parametrize("chunk", [256, 2])
 def test_run_iterations_is_bit_identical_to_stepping(source, chunk, snap):
-    sc = load(SCENARIOS[source]) if source in SCENARIOS else engine.load_scenario(engine.bundled_dir() / source)
+    sc = load(SCENARIOS[source]) if source in SCENARIOS else engine.load_scenario(bundled_dir() / source)
     steps = 7
     fast = engine.Stepper(sc, steps=steps)
     assert fast.run_iterations(3, chunk=chunk) is None
@@ -428,7 +428,7 @@ def test_an_intermediate_overflow_is_reported_even_if_the_loss_stays_finite():
 
 
 def test_fast_path_and_stepping_find_the_same_divergence(snap):
-    sc = engine.load_scenario(engine.bundled_dir() / "diverge.toml")
+    sc = engine.load_scenario(bundled_dir() / "diverge.toml")
     fast = engine.Stepper(sc)
     an = fast.run_iterations(sc.steps)
     assert an is not None and an.kind in ("inf", "nan")
@@ -458,7 +458,7 @@ def test_step_event_describes_the_step():
 
 
 def test_seek_past_an_anomaly_equals_stepping_there(snap):
-    sc = engine.load_scenario(engine.bundled_dir() / "diverge.toml")
+    sc = engine.load_scenario(bundled_dir() / "diverge.toml")
     first = engine.Stepper(sc).run_iterations(sc.steps).iteration
     target = first + 10
     seeker = engine.Stepper(sc)
@@ -515,18 +515,15 @@ def test_any_eta_schedule_matches_the_closed_form(moves):
     # checkpoint: the end state is the closed form of the schedule the stepper reports. Run with
     # the default budget and with one so small that most iteration starts are recomputed.
     for budget in (None, 16):
-        with pytest.MonkeyPatch.context() as mp:
-            if budget is not None:
-                mp.setattr(engine.stepper, "History", lambda s, i: History(s, i, budget=budget))
-            st_ = engine.Stepper(load(LINEAR))
-            for move in moves:
-                if isinstance(move, tuple):
-                    arg = move[1] % (st_.total_ticks + 1) if move[0] == "seek" else move[1]
-                    getattr(st_, move[0])(arg)
-                else:
-                    getattr(st_, move)()
-            st_.seek_iteration(1)
-            st_.run_iterations(st_.steps)
+        st_ = engine.Stepper(load(LINEAR), **({} if budget is None else {"history_budget": budget}))
+        for move in moves:
+            if isinstance(move, tuple):
+                arg = move[1] % (st_.total_ticks + 1) if move[0] == "seek" else move[1]
+                getattr(st_, move[0])(arg)
+            else:
+                getattr(st_, move)()
+        st_.seek_iteration(1)
+        st_.run_iterations(st_.steps)
         losses, w, v = closed_form([st_.eta_at(k) for k in range(1, st_.steps + 1)])
         assert _wv(st_) == (w, v)
         assert st_.losses.tolist() == losses

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
+from gradstep import engine
 
 HERE = Path(__file__).resolve().parent / "worked_examples"
 

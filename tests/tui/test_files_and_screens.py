@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 import os
 
-from engine import bundled_dir
-from tui.app import GradstepApp
-from tui.bindings import ACTIONS
-from tui.screens.error import ErrorScreen
-from tui.screens.gradcheck import GradCheckScreen
-from tui.screens.help import HelpScreen, key_table
-from tui.screens.picker import OpenScenario
-from tui.widgets.graph import GraphPane
-from tui.widgets.status import Banner
+from gradstep.scenarios import bundled_dir
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.bindings import ACTIONS
+from gradstep.tui.screens.error import ErrorScreen
+from gradstep.tui.screens.gradcheck import GradCheckScreen
+from gradstep.tui.screens.help import HelpScreen, key_table
+from gradstep.tui.screens.picker import OpenScenario
+from gradstep.tui.widgets.graph import GraphPane
+from gradstep.tui.widgets.status import Banner
 
 from tuitest import CHAIN, LOG_NEGATIVE, PATHS, TWO_LAYER, picture, wait_for
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import load_scenario_text
-from tui.app import GradstepApp
-from tui.widgets.graph import GraphPane
+from gradstep.engine import load_scenario_text
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.widgets.graph import GraphPane
 
 from tuitest import PATHS, TWO_LAYER
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from textual.worker import WorkerState
 
-import tui.app
-from engine import bundled_dir
-from tui.app import GradstepApp
-from tui.bindings import ACTIONS
-from tui.screens.error import ErrorScreen
-from tui.screens.main import MainScreen
+import gradstep.tui.app
+from gradstep.scenarios import bundled_dir
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.bindings import ACTIONS
+from gradstep.tui.screens.error import ErrorScreen
+from gradstep.tui.screens.main import MainScreen
 
 from tuitest import CHAIN, HERE, wait_for
 
@@ -59,7 +59,7 @@ class MonkeyApp(GradstepApp):
     is counted instead of ending the run; the palette's 'Screenshot' would write a file into the
     working folder, so it is counted too."""
 
-    CSS_PATH = Path(tui.app.__file__).with_name(GradstepApp.CSS_PATH)   # else resolved next to this file
+    CSS_PATH = Path(gradstep.tui.app.__file__).with_name(GradstepApp.CSS_PATH)   # else resolved next to this file
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Stepper, load_scenario
-from tui.app import SPEEDS, GradstepApp
-from tui.screens.ask import AskNumber
-from tui.widgets.losscurve import LossCurve
+from gradstep.engine import Stepper, load_scenario
+from gradstep.tui.app import SPEEDS, GradstepApp
+from gradstep.tui.screens.ask import AskNumber
+from gradstep.tui.widgets.losscurve import LossCurve
 
 from tuitest import LONG_RUN, TWO_LAYER, picture, wait_for
 

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from tui.app import GradstepApp
-from tui.widgets.status import Banner
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.widgets.status import Banner
 
 from tuitest import CHAIN, LONG_RUN, TWO_LAYER, picture, wait_for
 
@@ -251,7 +251,7 @@ async def test_an_edit_during_a_background_run_is_picked_up_when_the_run_ends(sc
 
 async def test_the_csv_data_file_is_watched_too(scenario_copy):
     """Edited, broken, deleted and restored data: the same rules as for the scenario file."""
-    from engine import bundled_dir
+    from gradstep.scenarios import bundled_dir
     path = scenario_copy(bundled_dir() / "linear_regression.toml")
     csv = path.with_name("linear_regression.csv")
     rows = csv.read_text().splitlines()

@@ -1,7 +1,7 @@
 """Snapshots of every screen a user sees (look at the SVGs before accepting them: --snapshot-update)."""
 from __future__ import annotations
 
-from tui.app import GradstepApp
+from gradstep.tui.app import GradstepApp
 
 from tuitest import HERE, LOG_NEGATIVE, PATHS, TWO_LAYER
 

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 
-from engine import Phase, Stepper, load_scenario
-from tui.app import GradstepApp
-from tui.widgets.graph import GraphPane
-from tui.widgets.status import StatusLine
+from gradstep.engine import Phase, Stepper, load_scenario
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.widgets.graph import GraphPane
+from gradstep.tui.widgets.status import StatusLine
 
 from tuitest import CHAIN, TWO_LAYER, picture
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import bundled_dir
+from gradstep.scenarios import bundled_dir
 
 BUNDLED = bundled_dir()
 HERE = Path(__file__).parent / "scenarios"

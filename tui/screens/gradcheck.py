@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from engine import GradCheck
+from gradstep.engine import GradCheck
 
 
 def result_table(report: GradCheck) -> Table:

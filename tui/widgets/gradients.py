@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from engine import Phase, Stepper, chain_paths, fmt_num
+from gradstep.engine import Phase, Stepper, chain_paths, fmt_num
 
 from . import tensorview
 from .lines import LinePane

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import events
 
-from engine import Phase, Program, Stepper, fmt_shape
+from gradstep.engine import Phase, Program, Stepper, fmt_shape
 
 from ..messages import NodeSelected
 from .lines import LinePane

@@ -6,7 +6,7 @@ import math
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import fmt_num
+from gradstep.engine import fmt_num
 
 BARS = " ▁▂▃▄▅▆▇█"
 

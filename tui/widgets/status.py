@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from engine import Phase, Stepper, fmt_num
+from gradstep.engine import Phase, Stepper, fmt_num
 
 PHASE_COLOURS = {Phase.FORWARD: "#87d787", Phase.BACKWARD: "#ff875f", Phase.UPDATE: "#87afff",
                  Phase.DONE: "#bcbcbc"}

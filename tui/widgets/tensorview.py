@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from engine import fmt_num, format_tensor, stats, summary
+from gradstep.engine import fmt_num, format_tensor, stats, summary
 
 SMALL = 64           # up to this many elements a tensor is shown as numbers
 INLINE = 6           # up to this many elements a tensor fits on one line of a list

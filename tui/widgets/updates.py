@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from engine import Phase, Stepper, fmt_num, fmt_shape
+from gradstep.engine import Phase, Stepper, fmt_num, fmt_shape
 
 from . import tensorview
 from .lines import LinePane

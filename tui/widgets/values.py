@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from engine import Stepper, fmt_shape
+from gradstep.engine import Stepper, fmt_shape
 
 from . import tensorview
 from .lines import LinePane

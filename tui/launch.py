@@ -1,0 +1,40 @@
+"""The `gradstep` console script: headless commands go to the engine's CLI, anything else opens the TUI.
+
+It sits on the UI side so that dependencies point one way (tui -> engine). Textual is imported only
+when the TUI really opens, so `gradstep --help` and `gradstep run` never pay for it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gradstep.engine import cli
+from gradstep.scenarios import default_scenario
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in cli.COMMANDS:
+        return cli.main(argv)
+    return cli.guarded(_tui, argv)
+
+
+def _tui(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gradstep",
+        description="A terminal step-debugger for backpropagation. With no command, opens the TUI.",
+        epilog=f"commands (headless): {', '.join(cli.COMMANDS)}; see `gradstep COMMAND --help`")
+    parser.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled two-layer net)")
+    parser.add_argument("--version", action="version", version="gradstep 0.1.0")
+    args = parser.parse_args(argv)
+    path = Path(args.scenario) if args.scenario else default_scenario()
+    if not path.exists():
+        print(f"gradstep: {path}: no such scenario file", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        print(f"gradstep: {path}: not a scenario file (a folder or a device)", file=sys.stderr)
+        return 2
+    from .app import run_app      # textual is imported only here
+    return run_app(path)
