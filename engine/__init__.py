@@ -13,7 +13,7 @@ _WHERE = {
     "Node": "program", "Program": "program",
     "Scenario": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
     "Contribution": "stepper", "Cursor": "stepper", "Event": "stepper", "Phase": "stepper",
-    "Stepper": "stepper", "UpdateInfo": "stepper",
+    "StepKind": "stepper", "Stepper": "stepper", "UpdateInfo": "stepper",
 }
 
 __all__ = sorted(_WHERE)

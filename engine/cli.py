@@ -221,15 +221,16 @@ def cmd_check(scenario, args) -> int:
 
 def trace_record(st, ev) -> dict:
     """One stepper event as a JSON-ready dict, with a digest of exactly what the step wrote."""
+    from .stepper import StepKind
     p = st.program
     node = p.nodes[ev.node]
     rec = {"tick": ev.tick, "iteration": ev.iteration, "phase": ev.phase.value, "index": ev.index,
-           "kind": ev.kind, "node": node.name, "op": node.op.name if node.op else node.kind}
+           "kind": ev.kind.value, "node": node.name, "op": node.op.name if node.op else node.kind}
     written = {}
     for i in ev.writes:
-        if ev.kind == "forward":
+        if ev.kind is StepKind.FORWARD:
             arr = st.value(i)
-        elif ev.kind == "update":
+        elif ev.kind is StepKind.UPDATE:
             arr = st.param(i)
         else:
             arr = st.grad(i)

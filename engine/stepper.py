@@ -42,6 +42,15 @@ class Cursor:
     length: int          # steps in this phase
 
 
+class StepKind(str, enum.Enum):
+    """What a step does: compute a node, seed ∂E/∂E = 1, pass gradient to inputs, update a param."""
+
+    FORWARD = "forward"
+    SEED = "seed"
+    BACKWARD = "backward"
+    UPDATE = "update"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """What one step did."""
@@ -50,10 +59,32 @@ class Event:
     iteration: int
     phase: Phase
     index: int
-    kind: str            # "forward", "seed", "backward" or "update"
+    kind: StepKind
     node: int            # the node computed, passing gradient, or the param updated
     writes: tuple[int, ...]   # nodes whose value or gradient this step changed
     anomaly: Anomaly | None = None
+
+
+# Undo records: what a step overwrote, so going back restores it (never recomputes it).
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    node: int                 # a forward step set this node's value
+
+
+@dataclass(frozen=True, slots=True)
+class _Seeded:
+    node: int                 # the seed set ∂E/∂E
+
+
+@dataclass(frozen=True, slots=True)
+class _Passed:
+    saved: tuple[tuple[int, np.ndarray | None], ...]   # each input written, with its gradient before
+
+
+@dataclass(frozen=True, slots=True)
+class _Updated:
+    node: int
+    old: np.ndarray           # the param before its update
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +127,7 @@ class Stepper:
                                  and p.nodes[p.nodes[i].inputs[1]].is_leaf]
         self.history = History({i: scenario.initial[i] for i in p.params}, self.steps, history_budget)
         self.tick = 0
-        self._undo: list[tuple] = []
+        self._undo: list[_Computed | _Seeded | _Passed | _Updated] = []
         self.anomaly: Anomaly | None = None
         self._anomaly_tick = -1
         self._enter_iteration(1, self._params_at(1))
@@ -432,20 +463,20 @@ class Stepper:
     def _forward(self, node, c: Cursor, tick: int) -> Event:
         out = kernels.forward(node, self._vals)
         self._vals[node.id] = out
-        self._undo.append(("forward", node.id))
+        self._undo.append(_Computed(node.id))
         anomaly = None
         if not kernels.finite(out) and all(kernels.finite(self._vals[j]) for j in node.inputs):
             anomaly = kernels.forward_anomaly(self.program, node, self._vals, out, c.iteration)
         if node.id == self.program.loss:
             self.history.record_loss(c.iteration, float(out))
-        return Event(tick, c.iteration, c.phase, c.index, "forward", node.id, (node.id,), anomaly)
+        return Event(tick, c.iteration, c.phase, c.index, StepKind.FORWARD, node.id, (node.id,), anomaly)
 
     def _seed(self, c: Cursor, tick: int) -> Event:
         loss = self.program.loss
-        self._undo.append(("seed", loss))
+        self._undo.append(_Seeded(loss))
         self._grads[loss] = np.ones(())
         self._received[loss] = 1
-        return Event(tick, c.iteration, c.phase, 0, "seed", loss, (loss,))
+        return Event(tick, c.iteration, c.phase, 0, StepKind.SEED, loss, (loss,))
 
     def _backward(self, node, c: Cursor, tick: int) -> Event:
         g = self._grads[node.id]
@@ -471,38 +502,37 @@ class Stepper:
             if anomaly is None and limit is not None and target.kind == "param" and \
                     self._received[j] == p.expected[j] and np.linalg.norm(self._grads[j]) > limit:
                 anomaly = kernels.grad_norm_anomaly(target, self._grads[j], limit, c.iteration)
-        self._undo.append(("backward", saved))
-        return Event(tick, c.iteration, c.phase, c.index, "backward", node.id, tuple(writes), anomaly)
+        self._undo.append(_Passed(tuple(saved)))
+        return Event(tick, c.iteration, c.phase, c.index, StepKind.BACKWARD, node.id, tuple(writes), anomaly)
 
     def _update(self, node, c: Cursor, tick: int) -> Event:
         w = self._params[node.id]
         g = self._grads[node.id]
         eta = self.eta_at(c.iteration)
         new = kernels.update(w, g, eta) if g is not None else w
-        self._undo.append(("update", node.id, w))
+        self._undo.append(_Updated(node.id, w))
         self._params[node.id] = new
         self._updated.add(node.id)
         anomaly = None
         if g is not None and not kernels.finite(new) and kernels.finite(w) and kernels.finite(g):
             anomaly = kernels.update_anomaly(node, w, g, eta, new, c.iteration)
-        return Event(tick, c.iteration, c.phase, c.index, "update", node.id, (node.id,), anomaly)
+        return Event(tick, c.iteration, c.phase, c.index, StepKind.UPDATE, node.id, (node.id,), anomaly)
 
     def _undo_one(self) -> None:
-        rec = self._undo.pop()
-        kind = rec[0]
-        if kind == "forward":
-            self._vals[rec[1]] = None
-        elif kind == "seed":
-            self._grads[rec[1]] = None
-            self._received[rec[1]] = 0
-        elif kind == "backward":
-            for j, old in reversed(rec[1]):
-                self._grads[j] = old
-                self._received[j] -= 1
-                self._contribs[j].pop()
-        else:
-            self._params[rec[1]] = rec[2]
-            self._updated.discard(rec[1])
+        match self._undo.pop():
+            case _Computed(node):
+                self._vals[node] = None
+            case _Seeded(node):
+                self._grads[node] = None
+                self._received[node] = 0
+            case _Passed(saved):
+                for j, old in reversed(saved):
+                    self._grads[j] = old
+                    self._received[j] -= 1
+                    self._contribs[j].pop()
+            case _Updated(node, old):
+                self._params[node] = old
+                self._updated.discard(node)
         self.tick -= 1
         if self.anomaly is not None and self.tick <= self._anomaly_tick:
             self.anomaly = None
