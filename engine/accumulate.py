@@ -1,6 +1,8 @@
 """The one place where gradient contributions are un-broadcast and summed, out of place."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 
@@ -15,6 +17,18 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         g = g.sum(axis=stretched, keepdims=True)
     return g.reshape(shape)
+
+
+def unbroadcast_into(dest: np.ndarray, g: np.ndarray):
+    """A call that writes unbroadcast(g, dest.shape) into dest with the same bits, or None.
+
+    Covers g with extra leading axes (a bias added to a batch): the same reduction unbroadcast
+    runs, with out=. Other patterns are left to unbroadcast.
+    """
+    extra = g.ndim - dest.ndim
+    if extra <= 0 or g.shape[extra:] != dest.shape:
+        return None
+    return partial(np.add.reduce, g, tuple(range(extra)), None, dest)
 
 
 def accumulate(current: np.ndarray | None, contribution: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -13,12 +13,11 @@ from typing import Collection, Protocol
 
 from . import limits
 from .errors import ScenarioError
-from .ops import REGISTRY
+from .ops import REGISTRY, Notation, callable_ops, written
 from .tomltext import clip
 
-_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matmul"}
-
-_NOT_CALLABLE = ("pow", "transpose", "identity")   # written as **, .T and plain names
+# Python's operators as the symbols the op rows are written with; the rows say which op each is.
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
 
 _FORBIDDEN = {
     ast.Attribute: "attribute access (only .T, the transpose, is allowed)",
@@ -128,22 +127,26 @@ class _Walker:
         if isinstance(n, ast.UnaryOp):
             if isinstance(n.op, ast.UAdd):
                 return self.node(n.operand, d)
-            if isinstance(n.op, ast.USub):
+            op = written(Notation.PREFIX, "-") if isinstance(n.op, ast.USub) else None
+            if op is not None:
                 if isinstance(n.operand, ast.Constant):
                     return self.b.constant(-self.number(n.operand), self.source(n))
-                return self.b.op("neg", [self.node(n.operand, d)], {}, self.source(n))
+                return self.b.op(op.name, [self.node(n.operand, d)], {}, self.source(n))
             raise self.fail(f"the operator in {self.source(n)!r} is not allowed; use + - * / ** @")
         if isinstance(n, ast.BinOp):
-            if isinstance(n.op, ast.Pow):
+            symbol = _SYMBOLS.get(type(n.op))
+            power = written(Notation.POWER, symbol)
+            if power is not None:
                 p = self.exponent(n.right)
-                return self.b.op("pow", [self.node(n.left, d)], {"p": p}, self.source(n))
-            name = _BINOPS.get(type(n.op))
-            if name is None:
+                return self.b.op(power.name, [self.node(n.left, d)], {power.attrs[0]: p}, self.source(n))
+            op = written(Notation.INFIX, symbol)
+            if op is None:
                 raise self.fail(f"the operator in {self.source(n)!r} is not allowed; use + - * / ** @")
-            return self.b.op(name, [self.node(n.left, d), self.node(n.right, d)], {}, self.source(n))
+            return self.b.op(op.name, [self.node(n.left, d), self.node(n.right, d)], {}, self.source(n))
         if isinstance(n, ast.Attribute):
-            if n.attr == "T" and isinstance(n.ctx, ast.Load):
-                return self.b.op("transpose", [self.node(n.value, d)], {}, self.source(n))
+            op = written(Notation.POSTFIX, "." + n.attr)
+            if op is not None and isinstance(n.ctx, ast.Load):
+                return self.b.op(op.name, [self.node(n.value, d)], {}, self.source(n))
             raise self.fail(f"{self.source(n)!r} uses attribute access; only .T (transpose) is allowed")
         if isinstance(n, ast.Call):
             return self.call(n, d)
@@ -207,8 +210,8 @@ class _Walker:
         if f.id.startswith("__"):
             raise self.fail(f"names starting with '__' (like {f.id!r}) are not allowed")
         op = REGISTRY.get(f.id)
-        if op is None or op.symbol is not None or op.name in _NOT_CALLABLE:
-            ops = sorted(k for k, o in REGISTRY.items() if o.symbol is None and k not in _NOT_CALLABLE)
+        if op is None or op.notation is not Notation.CALL:
+            ops = callable_ops()
             close = difflib.get_close_matches(f.id, ops, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise self.fail(f"unknown op {f.id!r}{hint}; the ops are: {', '.join(ops)}")

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from . import kernels
-from .accumulate import unbroadcast
+from .accumulate import unbroadcast, unbroadcast_into
 from .scenario import Scenario
 
 
@@ -52,6 +52,7 @@ class FastPath:
         self.on_param = p.depends_on(("param",))
         # One value buffer per node; leaves get theirs filled at the start of a run.
         self.vals = [np.zeros(node.shape) for node in p.nodes]
+        self.scratch: dict[int, dict] = {}
         self.forward_plan = [self._compile_forward(p.nodes[i]) for i in p.ops if feeds_loss[i]]
         self.backward_plan: list[Callable] = []
         self.grads: dict[int, _Grad] = {}
@@ -66,26 +67,14 @@ class FastPath:
 
     # ------------------------------------------------------------------ compile: forward
     def _compile_forward(self, node) -> Callable:
-        v = self.vals
-        ins = [v[j] for j in node.inputs]
-        out = v[node.id]
-        name = node.op.name
-        # A ufunc writing into out= broadcasts its inputs exactly as it would without it.
-        if name in _UFUNC_1:
-            return partial(_UFUNC_1[name], ins[0], out)
-        if name in _UFUNC_2:
-            return partial(_UFUNC_2[name], ins[0], ins[1], out)
-        if name == "relu":
-            # maximum(a, 0.0) against an array of zeros: the same elementwise loop, without
-            # converting the Python scalar on every call (maximum takes out= only by keyword).
-            return partial(np.maximum, ins[0], np.zeros(out.shape), out=out)
-        if name == "pow":
-            return partial(np.power, ins[0], node.attrs["p"], out)
-        if name == "matmul":
-            return partial(np.dot, ins[0], ins[1], out)
-        if name == "sum" and node.attrs.get("axis") is None and not node.attrs.get("keepdims"):
-            return partial(np.add.reduce, ins[0], None, None, out)      # what np.sum calls
-        return partial(_generic_forward, node, ins, out)
+        ins = [self.vals[j] for j in node.inputs]
+        out = self.vals[node.id]
+        call = node.op.compile_forward(out, ins, node.attrs, self._scratch(node.id))
+        return call if call is not None else partial(_generic_forward, node, ins, out)
+
+    def _scratch(self, node: int) -> dict:
+        """Buffers an op's fast forms share between its forward and its VJPs (softmax kept for the backward)."""
+        return self.scratch.setdefault(node, {})
 
     # ------------------------------------------------------------------ compile: backward
     def _compile_backward(self) -> None:
@@ -109,17 +98,17 @@ class FastPath:
             g = grads.get(i)
             if g is None or g.current is None:
                 continue
+            op = node.op
             ins = [v[j] for j in node.inputs]
             out = v[i]
-            for pos, j in enumerate(node.inputs):
-                if not (p.needs_grad[j] and node.op.differentiable[pos] and self.on_param[j]):
+            for pos, j in p.passes_to[i]:
+                if not self.on_param[j]:
                     continue
                 target = slot(j)
                 shape = p.nodes[j].shape
                 first = target.current is None
-                name = node.op.name
-                identity = (name in ("add", "identity") or (name == "sub" and pos == 0))
-                if identity and g.current.shape == shape:
+                linear = op.linear[pos] if pos < len(op.linear) else None
+                if linear == 1.0 and g.current.shape == shape:
                     # The contribution is g itself.
                     if first:
                         target.current, target.ones, target.const = g.current, g.ones, g.const
@@ -127,16 +116,15 @@ class FastPath:
                         plan.append(partial(np.add, target.current, g.current, target.own))
                         target.current, target.ones, target.const = target.own, False, False
                     continue
-                if g.const and first and name in ("sum", "mean"):
-                    # A reduction of a constant gradient is a constant: compute it once.
-                    c = unbroadcast(np.asarray(node.op.vjps[pos](g.current, out, *ins, **node.attrs),
-                                               dtype=np.float64), shape)
+                if g.const and first and op.grad_only:
+                    # A VJP that reads only a constant gradient gives a constant: compute it once.
+                    c = kernels.contribution(node, pos, g.current, v, shape)
                     target.current = np.array(c, copy=True)
                     target.const = True
                     target.ones = bool(np.all(target.current == 1.0))
                     continue
                 dest = target.own if first else np.zeros(shape)
-                plan.extend(self._contribution(node, pos, g, ins, out, dest, shape))
+                plan.extend(self._contribution(node, pos, linear, g, ins, out, dest, shape))
                 if first:
                     target.current = target.own
                 else:
@@ -144,33 +132,19 @@ class FastPath:
                     target.current = target.own
                 target.ones = target.const = False
 
-    def _contribution(self, node, pos: int, g: _Grad, ins, out, dest: np.ndarray, shape) -> list[Callable]:
+    def _contribution(self, node, pos: int, linear, g: _Grad, ins, out, dest: np.ndarray, shape) -> list[Callable]:
         """Calls that write node's contribution to input pos into dest (already un-broadcast)."""
-        name = node.op.name
         gc = g.current
-        a = ins[0]
-        same = out.shape == shape
-        if name == "relu" and same:
-            # g * [a > 0], the mask compared against an array of zeros (same values as 0.0).
-            mask = np.zeros(shape, dtype=bool)
-            return [partial(np.greater, a, np.zeros(shape), mask), partial(np.multiply, gc, mask, dest)]
-        if name == "pow" and same and node.attrs["p"] == 2.0 and g.ones:
-            # g * (2 * a**1) with g exactly ones: power(a, 1.0) == a and x * 1.0 == x exactly.
-            return [partial(np.multiply, 2.0, a, dest)]
-        if name == "sub" and pos == 1 and same:
+        if linear == -1.0 and gc.shape == shape:
             return [partial(np.negative, gc, dest)]
-        if name == "mul" and same and gc.shape == shape and ins[1 - pos].shape == shape:
-            return [partial(np.multiply, gc, ins[1 - pos], dest)]
-        if name == "matmul":
-            b = ins[1]
-            if pos == 0 and a.ndim == 2 and b.ndim == 1:
-                return [partial(np.multiply, gc[:, None], b[None, :], dest)]      # g ⊗ b
-            if pos == 1 and a.ndim == 2 and b.ndim == 1:
-                return [partial(np.dot, a.T, gc, dest)]
-            if pos == 0 and a.ndim == 2 and b.ndim == 2:
-                return [partial(np.dot, gc, b.T, dest)]
-            if pos == 1 and a.ndim == 2 and b.ndim == 2:
-                return [partial(np.dot, a.T, gc, dest)]
+        calls = node.op.compile_vjp(pos, dest, gc, g.ones, out, ins, node.attrs, self._scratch(node.id))
+        if calls is not None:
+            return calls
+        if linear == 1.0:
+            # g summed over the broadcast axes, straight into dest.
+            call = unbroadcast_into(dest, gc)
+            if call is not None:
+                return [call]
         return [partial(_generic_vjp, node, pos, gc, ins, out, dest, shape)]
 
     # ------------------------------------------------------------------ running
@@ -274,11 +248,6 @@ class FastPath:
 def _finite(a: np.ndarray) -> bool:
     """Every element finite: a sum is a cheap first test (nan and inf survive it)."""
     return math.isfinite(float(np.add.reduce(a, None))) or kernels.finite(a)
-
-
-_UFUNC_1 = {"exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
-            "sqrt": np.sqrt, "abs": np.abs, "neg": np.negative}
-_UFUNC_2 = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
 
 
 def _generic_forward(node, ins, out) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels
+from . import interpret
 from .program import Program
 
 EPS = 1e-6
@@ -43,31 +43,6 @@ class GradCheck:
         return all(c.passed for c in self.leaves if c.kind == "param")
 
 
-def forward_all(program: Program, leaves: dict[int, np.ndarray]) -> list:
-    """Every node's value, from the leaves' values."""
-    vals: list = [None] * len(program.nodes)
-    for i, v in leaves.items():
-        vals[i] = v
-    for i in program.ops:
-        vals[i] = kernels.forward(program.nodes[i], vals)
-    return vals
-
-
-def backward_all(program: Program, vals: list) -> list:
-    """Every gradient ∂loss/∂node, summed over all contributions."""
-    from .accumulate import accumulate, unbroadcast
-    grads: list = [None] * len(program.nodes)
-    grads[program.loss] = np.ones(())
-    for i in program.backward:
-        node = program.nodes[i]
-        for pos, j in enumerate(node.inputs):
-            if program.needs_grad[j] and node.op.differentiable[pos]:
-                c = unbroadcast(np.asarray(kernels.vjp(node, pos, grads[i], vals), dtype=np.float64),
-                                program.nodes[j].shape)
-                grads[j] = accumulate(grads[j], c, program.nodes[j].shape)
-    return grads
-
-
 def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 1, seed: int = 0,
               work: int = 0) -> GradCheck:
     """Check ∂loss/∂leaf for every param and value at these leaf values.
@@ -77,11 +52,11 @@ def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 
     """
     most = MAX_CHECKED if work <= 0 else int(max(8, min(MAX_CHECKED, WORK_BUDGET / (2 * work))))
     with np.errstate(all="ignore"):
-        vals = forward_all(program, leaves)
-        grads = backward_all(program, vals)
+        vals = interpret.forward(program, leaves)
+        grads = interpret.backward(program, vals)
         report = GradCheck(iteration, [], _kink_warnings(program, vals))
         rng = np.random.default_rng(seed)
-        indices = _class_index_leaves(program)
+        indices = {x.source for x in program.index_inputs}
         for i in program.params + program.values:
             node = program.nodes[i]
             if i in indices:
@@ -114,31 +89,19 @@ def _central(program: Program, leaves: dict, i: int, base: np.ndarray, flat: int
         x.flat[flat] += sign * EPS
         trial = dict(leaves)
         trial[i] = x
-        out.append(float(forward_all(program, trial)[program.loss]))
+        out.append(float(interpret.forward(program, trial)[program.loss]))
     return (out[0] - out[1]) / (2 * EPS)
 
 
-def _class_index_leaves(program: Program) -> set[int]:
-    """Leaves given to cross_entropy as class indices (not probabilities)."""
-    out = set()
-    for i in program.ops:
-        node = program.nodes[i]
-        if node.op.name == "cross_entropy":
-            logits, targets = (program.nodes[j] for j in node.inputs)
-            if targets.is_leaf and targets.shape != logits.shape:
-                out.add(targets.id)
-    return out
-
-
 def _kink_warnings(program: Program, vals: list) -> list[str]:
-    """Inputs of relu or abs within EPS of the kink, where finite differences straddle it."""
+    """Inputs within EPS of an op's kink (relu, abs at 0), where finite differences straddle it."""
     warnings = []
     for i in program.ops:
         node = program.nodes[i]
-        if node.op.name in ("relu", "abs"):
+        for kink in node.op.kinks:
             z = vals[node.inputs[0]]
-            near = int(np.count_nonzero(np.abs(z) <= EPS))
+            near = int(np.count_nonzero(np.abs(z - kink) <= EPS))
             if near:
                 warnings.append(f"{node.name}: {near} input(s) of {node.op.name} lie within {EPS:g} of the "
-                                f"kink at 0; finite differences there are unreliable")
+                                f"kink at {kink:g}; finite differences there are unreliable")
     return warnings

@@ -1,13 +1,14 @@
 """The arithmetic of one step, shared by the Stepper and the fast path so both give the same bits.
 
 forward:  vals[i] = op.forward(*inputs)
-backward: grads[j] = accumulate(grads[j], vjp(g, out, *inputs))   for each input j of node i
+backward: grads[j] = accumulate(grads[j], contribution(node i -> input j))   for each input j of node i
 update:   w_new = w - eta * grad
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .accumulate import unbroadcast
 from .errors import Anomaly
 from .program import Node, Program
 from .shapes import fmt
@@ -24,6 +25,11 @@ def forward(node: Node, vals: list) -> np.ndarray:
 def vjp(node: Node, pos: int, g: np.ndarray, vals: list) -> np.ndarray:
     """The contribution node sends to its input at pos (before un-broadcasting)."""
     return node.op.vjps[pos](g, vals[node.id], *[vals[j] for j in node.inputs], **node.attrs)
+
+
+def contribution(node: Node, pos: int, g: np.ndarray, vals: list, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient node passes to its input at pos, summed back to that input's shape."""
+    return unbroadcast(np.asarray(vjp(node, pos, g, vals), dtype=np.float64), shape)
 
 
 def update(w: np.ndarray, grad: np.ndarray, eta: float) -> np.ndarray:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
-from .accumulate import unbroadcast
+from . import interpret
 from .program import Program
 
 MAX_PATHS = 1000
@@ -86,8 +85,7 @@ def chain_paths(program: Program, node: int, vals: list | None = None) -> Paths:
                 if program.nodes[inp].shape != () or c.shape != ():
                     scalar = False
                 elif vals is not None and vals[consumer] is not None:
-                    one = np.ones(())
-                    local = float(unbroadcast(np.asarray(kernels.vjp(c, pos, one, vals)), ()))
+                    local = interpret.local(program, vals, consumer, pos)
                 es.append(Edge(consumer, pos, inp, c.op.formula(pos, names, c.name, c.attrs), local))
             out.append(Path(tuple(es)))
     if vals is None:

@@ -10,10 +10,34 @@ import numpy as np
 
 from . import limits
 from .errors import ScenarioError
-from .ops import REGISTRY, Op
+from .ops import REGISTRY, Notation, Op
 from .shapes import ShapeMismatch, fmt
 
 LEAF_KINDS = ("value", "param", "data", "const")
+
+
+@dataclass(frozen=True)
+class IndexInput:
+    """An op input read as class indices: whole numbers that select, not values that vary smoothly."""
+
+    node: int                # the op reading them
+    position: int            # which of its inputs
+    source: int | None       # the leaf they come from (through aliases), or None when computed
+    classes: int             # how many classes there are: indices lie in 0..classes-1
+
+
+def index_inputs(nodes: list["Node"]) -> list[IndexInput]:
+    """Every class-index input of the ops among nodes, traced back through aliases to its leaf."""
+    out = []
+    for node in nodes:
+        if node.op is None or node.op.indices is None:
+            continue
+        for pos, classes in node.op.indices(*[nodes[j].shape for j in node.inputs]).items():
+            src = nodes[node.inputs[pos]]
+            while src.op is not None and src.op.notation is Notation.BARE:
+                src = nodes[src.inputs[0]]
+            out.append(IndexInput(node.id, pos, src.id if src.is_leaf else None, classes))
+    return out
 
 
 @dataclass(eq=False)
@@ -57,6 +81,7 @@ class Program:
         self.params = [n.id for n in nodes if n.kind == "param"]
         self.values = [n.id for n in nodes if n.kind == "value"]
         self.data = [n.id for n in nodes if n.kind == "data"]
+        self.index_inputs = index_inputs(nodes)
         self._derive_gradient_flow()
 
     def _derive_gradient_flow(self) -> None:
@@ -75,12 +100,14 @@ class Program:
         # Backward order: op nodes in reverse that pass gradient on to at least one input.
         self.backward = [i for i in reversed(self.ops) if self.needs_grad[i]
                          and any(self.needs_grad[j] for j in self.nodes[i].inputs)]
-        # Edges along which gradient flows: (consumer, input position) per receiving node.
+        # Edges along which gradient flows: (input position, input) per passing node, and
+        # (consumer, input position) per receiving node.
+        self.passes_to: list[tuple[tuple[int, int], ...]] = [()] * n
         self.consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for i in self.backward:
-            for pos, j in enumerate(self.nodes[i].inputs):
-                if self.needs_grad[j] and self.nodes[i].op.differentiable[pos]:
-                    self.consumers[j].append((i, pos))
+            self.passes_to[i] = tuple((pos, j) for pos, j in enumerate(self.nodes[i].inputs) if self.needs_grad[j])
+            for pos, j in self.passes_to[i]:
+                self.consumers[j].append((i, pos))
         self.expected = [len(c) for c in self.consumers]
         self.expected[self.loss] = 1        # the seed dE/dE = 1
 
@@ -148,8 +175,8 @@ class ProgramBuilder:
         if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
                                 f"{limits.MAX_ELEMENTS:,} elements (MAX_ELEMENTS)", table="graph", key=self.group)
-        infix = op.symbol is not None or op.name in ("pow", "transpose")
-        rhs = op.text([_operand(self.nodes[i]) if infix else self.nodes[i].name for i in inputs], attrs)
+        operands = not op.reads_as_operand       # a + b, -a, a ** 2, a.T: bracket compound inputs
+        rhs = op.text([_operand(self.nodes[i]) if operands else self.nodes[i].name for i in inputs], attrs)
         return self._add(Node(len(self.nodes), text, "op", shape, op=op, inputs=tuple(inputs),
                               attrs=dict(attrs), group=self.group, text=rhs))
 
@@ -176,7 +203,7 @@ def _operand(node: Node) -> str:
         return name
     if name.startswith("(") and name.endswith(")") and _balanced(name[1:-1]):
         return name
-    if node.op is not None and node.op.symbol is None and node.op.name not in ("pow", "transpose"):
+    if node.op is not None and node.op.reads_as_operand:
         return name          # a call like relu(x) needs no parentheses
     return f"({name})"
 

@@ -15,8 +15,8 @@ import numpy as np
 from . import expr, limits
 from .data import DataSet, load_data
 from .errors import ScenarioError
-from .ops import REGISTRY, check_class_indices
-from .program import Program, ProgramBuilder
+from .ops import REGISTRY, check_indices
+from .program import Program, ProgramBuilder, index_inputs
 from .shapes import fmt
 from .files import FileProblem, read_file
 from .tomltext import clip, did_you_mean, find_line, toml_error
@@ -256,11 +256,8 @@ def _check_program(program: Program) -> int:
 
 
 def _node_work(program: Program, node) -> int:
-    """Estimated multiply-adds of one op: a matmul costs out x inner size, anything else its sizes."""
-    ins = [program.nodes[j] for j in node.inputs]
-    if node.op.name == "matmul":
-        return max(node.size, 1) * ins[0].shape[-1]
-    return node.size + sum(i.size for i in ins)
+    """Estimated multiply-adds of one op, from its row's cost rule."""
+    return node.op.cost(node.shape, *[program.nodes[j].shape for j in node.inputs], **node.attrs)
 
 
 def steps_problem(steps: int, work: int) -> str | None:
@@ -306,27 +303,22 @@ _KIND_TABLE = {"value": "values", "param": "params", "data": "data", "op": "grap
 
 
 def _check_class_indices(b: ProgramBuilder, initial: dict[int, np.ndarray], data: DataSet | None) -> None:
-    """cross_entropy's class indices, checked against the number of classes before anything runs."""
-    for node in b.nodes:
-        if node.op is None or node.op.name != "cross_entropy":
-            continue
-        logits, targets = (b.nodes[j] for j in node.inputs)
-        if targets.shape == logits.shape:
-            continue            # probabilities, not class indices
-        source = targets
-        while source.op is not None and source.op.name == "identity":
-            source = b.nodes[source.inputs[0]]
-        if source.op is not None:
-            raise ScenarioError(f"{node.name!r}: the class indices {targets.name!r} must come straight from "
+    """Class-index inputs (cross_entropy's targets), checked against the number of classes before anything runs."""
+    for x in index_inputs(b.nodes):
+        node = b.nodes[x.node]
+        given = b.nodes[node.inputs[x.position]]
+        if x.source is None:
+            raise ScenarioError(f"{node.name!r}: the class indices {given.name!r} must come straight from "
                                 f"[values] or [data], not be computed, so they can be checked before the run",
                                 table="graph", key=node.group)
+        source = b.nodes[x.source]
         if source.kind == "data":
             arr, where = data.columns[source.name], f"the data column {source.name!r}"
         else:
             arr, where = initial[source.id], repr(source.name)
-        why = check_class_indices(np.empty(logits.shape), arr)
+        why = check_indices(node.op, arr, x.classes)
         if why:
-            k = logits.shape[-1]
+            k = x.classes
             count = "there is 1 class, numbered 0" if k == 1 else f"there are {k} classes, numbered from 0"
             raise ScenarioError(f"{node.name!r}: {why} (in {where}); {count}", table="graph", key=node.group)
 

@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 
 from . import kernels
-from .accumulate import accumulate, unbroadcast
+from .accumulate import accumulate
 from .errors import Anomaly, ScenarioError
 from .fast import FastPath
 from .history import BUDGET_BYTES, History
-from .ops import check_class_indices, local_jacobian
+from .ops import check_indices, local_jacobian
 from .scenario import Scenario
 
 SMALL = 64      # tensors up to this many elements get numeric local Jacobians for display
@@ -123,8 +123,10 @@ class Stepper:
         self._eta = [(1, scenario.learning_rate if learning_rate is None else float(learning_rate))]
         self.edits: list[tuple[int, int, np.ndarray]] = []     # (from iteration, node, value)
         self.fast = FastPath(scenario)
-        self._ce_leaf_targets = [p.nodes[i] for i in p.ops if p.nodes[i].op.name == "cross_entropy"
-                                 and p.nodes[p.nodes[i].inputs[1]].is_leaf]
+        # Class indices that can change between iterations (data batches, edited values) are
+        # checked on every iteration entry; constants were checked at load.
+        self._index_checks = [x for x in p.index_inputs
+                              if x.source is not None and p.nodes[x.source].kind in ("value", "data")]
         self.history = History({i: scenario.initial[i] for i in p.params}, self.steps, history_budget)
         self.tick = 0
         self._undo: list[_Computed | _Seeded | _Passed | _Updated] = []
@@ -432,11 +434,13 @@ class Stepper:
 
     def _check_targets(self) -> None:
         """Class indices given as values or data must be whole numbers in range (edits included)."""
-        for node in self._ce_leaf_targets:
-            logits, targets = (self.program.nodes[j] for j in node.inputs)
-            why = check_class_indices(np.empty(logits.shape), self._vals[targets.id])
+        p = self.program
+        for x in self._index_checks:
+            node = p.nodes[x.node]
+            why = check_indices(node.op, self._vals[x.source], x.classes)
             if why:
-                raise ScenarioError(f"{why} (node {node.name!r}, targets {targets.name!r})",
+                given = p.nodes[node.inputs[x.position]]
+                raise ScenarioError(f"{why} (node {node.name!r}, targets {given.name!r})",
                                     file=str(self.scenario.path or "<scenario>"), table="graph",
                                     key=node.group)
 
@@ -485,12 +489,9 @@ class Stepper:
         anomaly = None
         p = self.program
         limit = self.scenario.grad_norm_limit
-        for pos, j in enumerate(node.inputs):
-            if not (p.needs_grad[j] and node.op.differentiable[pos]):
-                continue
+        for pos, j in p.passes_to[node.id]:
             target = p.nodes[j]
-            raw = kernels.vjp(node, pos, g, self._vals)
-            contribution = unbroadcast(np.asarray(raw, dtype=np.float64), target.shape)
+            contribution = kernels.contribution(node, pos, g, self._vals, target.shape)
             saved.append((j, self._grads[j]))
             self._grads[j] = accumulate(self._grads[j], contribution, target.shape)
             self._received[j] += 1

@@ -69,14 +69,25 @@ def _imports(tree: ast.AST, package: str):
 
 
 def _engine_modules() -> dict[str, set[str]]:
-    """engine module name -> the engine modules it imports (package __init__ left out: it is the facade)."""
-    files = {p.stem: p for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"}
-    files.update({f"{p.parent.name}.{p.stem}": p for p in sorted(ENGINE.glob("*/*.py"))})
+    """engine module name -> the engine modules it imports.
+
+    Names are relative to gradstep.engine: "stepper", "ops" (a sub-package's __init__), "ops.base".
+    The engine's own __init__ is left out: it is the facade that loads the rest on first use.
+    """
+    files = {}
+    for path in sorted(ENGINE.rglob("*.py")):
+        parts = list(path.relative_to(ENGINE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            files[".".join(parts)] = path
     graph = {}
     for name, path in files.items():
+        # The package a file's relative imports start from.
+        package = "gradstep.engine." + name if path.name == "__init__.py" else \
+            "gradstep.engine" + ("." + name.rsplit(".", 1)[0] if "." in name else "")
         deps = set()
-        for mod in _imports(ast.parse(path.read_text(encoding="utf-8")), "gradstep.engine"
-                            + ("." + name.rsplit(".", 1)[0] if "." in name else "")):
+        for mod in _imports(ast.parse(path.read_text(encoding="utf-8")), package):
             if mod.startswith("gradstep.engine."):
                 rest = mod[len("gradstep.engine."):]
                 for cand in (rest, rest.rsplit(".", 1)[0]):
@@ -129,7 +140,8 @@ def test_engine_source_imports_no_ui_and_evaluates_nothing():
 
 def test_no_import_cycle_among_engine_modules():
     graph = _engine_modules()
-    assert len(graph) > 10 and "stepper" in graph and "ops" in graph
+    assert len(graph) > 10 and {"stepper", "ops", "ops.base", "ops.elementwise"} <= set(graph)
+    assert "ops.base" in graph["ops.elementwise"] and "accumulate" in graph["ops.base"]
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
 
 
@@ -178,3 +190,68 @@ def test_chain_rule_run_json_gives_the_closed_form():
     assert abs(out["grads"]["x"] - dfdx) <= 1e-12 * max(1.0, abs(dfdx))
     assert out["values"]["u"] == pytest.approx(u, rel=1e-15) and out["values"]["v"] == pytest.approx(v, rel=1e-15)
     assert out["loss"] == [out["values"]["f"]] and out["steps"] == 1
+
+
+def _op_name_comparisons(tree: ast.AST, op_names: set[str]) -> list[int]:
+    """Lines that dispatch on an op's name: `x.op.name == ...`, `op.name in (...)`, a variable set
+    from `op.name` then compared or used as a key, an op name compared as a string, or a table of
+    functions keyed by op names ({"exp": np.exp, ...})."""
+    def is_op_name(e: ast.AST) -> bool:
+        if isinstance(e, ast.Attribute) and e.attr == "name":
+            base = e.value
+            return (isinstance(base, ast.Attribute) and base.attr == "op") or \
+                (isinstance(base, ast.Name) and base.id == "op")
+        return False
+
+    aliases = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and is_op_name(n.value)
+               for t in n.targets if isinstance(t, ast.Name)}
+
+    def names_an_op(e: ast.AST) -> bool:
+        if is_op_name(e) or (isinstance(e, ast.Name) and e.id in aliases):
+            return True
+        if isinstance(e, ast.Constant) and isinstance(e.value, str):
+            return e.value in op_names
+        if isinstance(e, (ast.Tuple, ast.List, ast.Set)):
+            return any(names_an_op(x) for x in e.elts)
+        return False
+    lines = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Compare) and any(names_an_op(x) for x in [n.left, *n.comparators]):
+            lines.append(n.lineno)
+        elif isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Name) and n.slice.id in aliases:
+            lines.append(n.lineno)
+        elif isinstance(n, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in op_names
+                                             and isinstance(v, (ast.Attribute, ast.Name))
+                                             for k, v in zip(n.keys, n.values)):
+            lines.append(n.lineno)          # a table of functions keyed by op name
+    return sorted(set(lines))
+
+
+def test_no_file_outside_the_op_registry_compares_an_op_name():
+    """Op knowledge lives on the op's row: the fast path, the loader, the parser and the gradient
+    check read the row's fields, never `if op.name == "relu"`."""
+    from gradstep.engine.ops import REGISTRY
+    names = set(REGISTRY)
+    offenders = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if "ops" in path.relative_to(ENGINE).parts[:-1]:
+            continue
+        for line in _op_name_comparisons(ast.parse(path.read_text(encoding="utf-8")), names):
+            offenders.append(f"{path.relative_to(ROOT)}:{line}")
+    assert offenders == []
+
+
+def test_the_op_name_scan_would_notice_a_comparison():
+    names = {"relu", "sum", "matmul"}
+    found = _op_name_comparisons(ast.parse(
+        "if node.op.name == 'relu': pass\n"
+        "if op.name in ('sum', 'mean'): pass\n"
+        "name = node.op.name\n"
+        "if name in _UFUNC: pass\n"
+        "f = _UFUNC[name]\n"
+        "x = kind == 'param'\n"
+        "if 'matmul' != y: pass\n"
+        "_UFUNC = {'relu': np.maximum}\n"
+        "stats = {'sum': float(x.sum())}\n"
+        "msg = f'{node.op.name} failed'\n"), names)
+    assert found == [1, 2, 4, 5, 7, 8]

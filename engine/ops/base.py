@@ -1,0 +1,209 @@
+"""What an op is: one row holding everything about a primitive, and the registry of rows.
+
+A row carries the forward, one vector–Jacobian product (VJP) and one printed local derivative per
+input, the shape rule, how the op is written (call, infix, prefix, power, postfix, bare), its cost
+estimate, its kink points, which inputs are class indices, and the ``out=`` forms the fast path
+runs. Nothing outside ``engine/ops/`` needs to know an op by its name.
+
+A VJP has the signature ``vjp(g, out, *inputs, **attrs)`` and returns the contribution to the
+input's gradient. Elementwise binary ops may return it in the broadcast (output) shape: the one
+place that sums it back to the input's shape is ``engine.accumulate``.
+
+Formulas are templates: ``{0}``, ``{1}`` stand for the input names, ``{out}`` for the node, and
+``{name}`` for an attribute (``{p}`` for pow's exponent).
+"""
+from __future__ import annotations
+
+import enum
+import math
+import re
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from ..accumulate import unbroadcast
+
+
+class Notation(enum.Enum):
+    """How an op is written in an expression and printed in a listing."""
+
+    CALL = "call"          # relu(x), sum(x, axis=0)
+    INFIX = "infix"        # a + b, W @ x
+    PREFIX = "prefix"      # -a
+    POWER = "power"        # a ** 2 (the exponent is the op's first attribute)
+    POSTFIX = "postfix"    # W.T
+    BARE = "bare"          # the identity: 'y = x' reads as x
+
+
+def count_cost(out: tuple[int, ...], *ins: tuple[int, ...], **_) -> int:
+    """The default cost: one operation per element read or written."""
+    return max(math.prod(out), 1) + sum(math.prod(s) for s in ins)
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive: forward, one VJP and one local-derivative formula per input, and how to run it fast."""
+
+    name: str
+    arity: int
+    forward: Callable[..., np.ndarray]
+    vjps: tuple[Callable[..., np.ndarray], ...]
+    formulas: tuple[str, ...]
+    shape: Callable[..., tuple[int, ...]]
+    notation: Notation = Notation.CALL
+    symbol: str | None = None              # "+", "@", "-", "**", ".T": how INFIX/PREFIX/POWER/POSTFIX ops read
+    attrs: tuple[str, ...] = ()            # keyword arguments (POWER: the exponent)
+    elementwise: bool = False              # the local Jacobian is diagonal (after broadcasting)
+    # Fast-path facts, each true to the bit of what forward and vjps compute:
+    linear: tuple[float | None, ...] = ()  # per input: c when the VJP is exactly c·g (add: 1, 1; sub: 1, -1)
+    grad_only: bool = False                # the VJPs read only g and the shapes, never a value (sum, .T)
+    cost: Callable[..., int] = count_cost  # estimated multiply-adds: cost(out_shape, *input_shapes, **attrs)
+    kinks: tuple[float, ...] = ()          # input values where the derivative jumps (relu, abs: 0)
+    indices: Callable[..., dict[int, int]] | None = None   # input shapes -> {position: classes} read as class indices
+    into: Callable | None = None           # into(out, ins, attrs, scratch) -> a call writing the forward into out
+    vjps_into: tuple[Callable | None, ...] = ()   # per input: (dest, g, ones, out, ins, attrs, scratch) -> calls
+    template: Callable[[dict], dict] | None = None   # extra values for the formula templates, from the attrs
+
+    # ------------------------------------------------------------------ how it reads
+    def text(self, names: list[str], attrs: dict) -> str:
+        """The equation's right-hand side as a reader would write it."""
+        n = self.notation
+        if n is Notation.INFIX:
+            return f"{names[0]} {self.symbol} {names[1]}"
+        if n is Notation.PREFIX:
+            return f"{self.symbol}{names[0]}"
+        if n is Notation.POWER:
+            return f"{names[0]} {self.symbol} {_num(attrs[self.attrs[0]])}"
+        if n is Notation.POSTFIX:
+            return f"{names[0]}{self.symbol}"
+        if n is Notation.BARE:
+            return names[0]
+        args = list(names) + [f"{k}={_attr(v)}" for k, v in attrs.items() if v is not None and v is not False]
+        return f"{self.name}({', '.join(args)})"
+
+    @property
+    def reads_as_operand(self) -> bool:
+        """A call (relu(x)) or a bare name reads as one operand; a + b or -a needs brackets inside another."""
+        return self.notation in (Notation.CALL, Notation.BARE)
+
+    def formula(self, i: int, names: list[str], out: str, attrs: dict) -> str:
+        """The local derivative ∂out/∂input_i, written out with the real names."""
+        values = {k: _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                  for k, v in attrs.items()}
+        if self.template is not None:
+            values.update(self.template(attrs))
+        # Inner nodes are named by their expression text ("a + b"): parenthesise it unless the
+        # template already encloses it, so "1/{1}" reads 1/(b + 1), not 1/b + 1.
+        return re.sub(r"(\()?\{(\d+)\}(\))?", lambda m: _place(names[int(m.group(2))], m),
+                      self.formulas[i]).format(out=out, **values)
+
+    # ------------------------------------------------------------------ how the fast path runs it
+    def compile_forward(self, out: np.ndarray, ins: list[np.ndarray], attrs: dict, scratch: dict):
+        """A call that writes the forward into out with the same bits as forward(), or None."""
+        if self.into is not None:
+            return self.into(out, ins, attrs, scratch)
+        if isinstance(self.forward, np.ufunc) and not attrs:
+            # A ufunc writing into out= broadcasts its inputs exactly as it would without it.
+            return partial(self.forward, *ins, out)
+        return None
+
+    def compile_vjp(self, pos: int, dest: np.ndarray, g: np.ndarray, ones: bool, out: np.ndarray,
+                    ins: list[np.ndarray], attrs: dict, scratch: dict):
+        """Calls that write the un-broadcast contribution to input pos into dest, or None.
+
+        ones says g is known to hold exact ones. The calls give the bits of
+        unbroadcast(vjps[pos](g, out, *ins)).
+        """
+        form = self.vjps_into[pos] if pos < len(self.vjps_into) else None
+        return form(dest, g, ones, out, ins, attrs, scratch) if form is not None else None
+
+
+def _place(name: str, m: re.Match) -> str:
+    """One input name in a formula, with the template's own brackets kept; braces escaped for format."""
+    enclosed = m.group(1) is not None and m.group(3) is not None
+    text = name if enclosed or _atomic(name) else f"({name})"
+    text = text.replace("{", "{{").replace("}", "}}")
+    return (m.group(1) or "") + text + (m.group(3) or "")
+
+
+def _atomic(name: str) -> bool:
+    """A name that reads as one operand: x, 2.5, W.T, relu(z), (a + b)."""
+    if re.fullmatch(r"[\w.]+", name):
+        return True
+    if re.fullmatch(r"\w*\(.*\)", name):
+        depth = 0
+        for k, ch in enumerate(name):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and ch == ")" and k != len(name) - 1:
+                return False              # (a) + (b): the first bracket closes early
+        return True
+    return False
+
+
+def _num(v) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def _attr(v) -> str:
+    return repr(v) if not isinstance(v, tuple) else "(" + ", ".join(map(str, v)) + ")"
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def defop(name: str, arity: int, forward, vjps, formulas, shape, **kw) -> Op:
+    """Register an op; the tables in this package read like pages of calculus rules."""
+    op = Op(name, arity, forward, tuple(vjps), tuple(formulas), shape, **kw)
+    REGISTRY[name] = op
+    return op
+
+
+def written(notation: Notation, symbol: str | None = None) -> Op | None:
+    """The op written with this notation and symbol ('+' infix is add), or None."""
+    for op in REGISTRY.values():
+        if op.notation is notation and op.symbol == symbol:
+            return op
+    return None
+
+
+def callable_ops() -> list[str]:
+    """The names a scenario can call like relu(...)."""
+    return sorted(k for k, o in REGISTRY.items() if o.notation is Notation.CALL)
+
+
+def same_shape(a, **_):
+    return a
+
+
+def check_indices(op: Op, values: np.ndarray, classes: int) -> str | None:
+    """Why these values are not valid class indices for an op with this many classes, or None."""
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        return f"{op.name} class indices must be whole numbers"
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        return (f"{op.name} class indices must lie in 0..{classes - 1}, "
+                f"got {values.min():g}..{values.max():g}")
+    return None
+
+
+def local_jacobian(op: Op, i: int, out: np.ndarray, inputs: list[np.ndarray], attrs: dict) -> np.ndarray:
+    """The numeric Jacobian ∂out/∂input_i, shape (out.size, input.size), built row by row from VJPs."""
+    target = inputs[i]
+    if op.elementwise:
+        # Diagonal after broadcasting: one VJP with g = 1 gives every ∂out_r/∂input, and output r
+        # depends only on the input element it was broadcast from. One call instead of out.size.
+        with np.errstate(all="ignore"):
+            d = np.broadcast_to(np.asarray(op.vjps[i](np.ones(out.shape), out, *inputs, **attrs),
+                                           dtype=np.float64), out.shape)
+        source = np.broadcast_to(np.arange(target.size).reshape(target.shape), out.shape)
+        rows = np.zeros((max(out.size, 1), target.size))
+        rows[np.arange(out.size), source.ravel()] = d.ravel()
+        return rows
+    rows = np.zeros((max(out.size, 1), target.size))
+    for r in range(out.size):
+        g = np.zeros(out.shape)
+        g.flat[r] = 1.0
+        rows[r] = unbroadcast(np.asarray(op.vjps[i](g, out, *inputs, **attrs)), target.shape).ravel()
+    return rows

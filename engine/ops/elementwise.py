@@ -1,0 +1,109 @@
+"""Elementwise ops, one and two inputs: each row's forward, VJP and local derivative side by side.
+
+The fast path's forms (into=, vjps_into=) sit on the same rows and give the same bits: a ufunc
+written with out= runs the same loop, x * 1.0 == x, and power(a, 1.0) == a exactly.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from ..shapes import broadcast
+from .base import Notation, defop, same_shape
+
+
+def _sigmoid(a):
+    return np.exp(-np.logaddexp(0.0, -a))
+
+
+# ---------------------------------------------------------------- one input
+defop("exp", 1, np.exp, [lambda g, out, a: g * out], ["exp({0})"], same_shape, elementwise=True)
+defop("log", 1, np.log, [lambda g, out, a: g / a], ["1/{0}"], same_shape, elementwise=True)
+defop("sin", 1, np.sin, [lambda g, out, a: g * np.cos(a)], ["cos({0})"], same_shape, elementwise=True)
+defop("cos", 1, np.cos, [lambda g, out, a: -(g * np.sin(a))], ["-sin({0})"], same_shape, elementwise=True)
+defop("tanh", 1, np.tanh, [lambda g, out, a: g * (1.0 - out * out)], ["1 - tanh({0})²"], same_shape,
+      elementwise=True)
+defop("sigmoid", 1, _sigmoid, [lambda g, out, a: g * (out * (1.0 - out))], ["σ({0})·(1 - σ({0}))"],
+      same_shape, elementwise=True)
+defop("sqrt", 1, np.sqrt, [lambda g, out, a: g / (2.0 * out)], ["1/(2·√{0})"], same_shape, elementwise=True)
+defop("abs", 1, np.abs, [lambda g, out, a: g * np.sign(a)], ["sign({0})"], same_shape, elementwise=True,
+      kinks=(0.0,))
+defop("neg", 1, np.negative, [lambda g, out, a: -g], ["-1"], same_shape, notation=Notation.PREFIX, symbol="-",
+      elementwise=True, linear=(-1.0,))
+defop("identity", 1, lambda a: a, [lambda g, out, a: g], ["1"], same_shape, notation=Notation.BARE,
+      elementwise=True, linear=(1.0,))
+
+
+# relu'(0) = 0: the subgradient PyTorch and JAX also choose, so gradients at the kink agree.
+def _relu_into(out, ins, attrs, scratch):
+    # maximum(a, 0.0) against an array of zeros: the same elementwise loop, without converting the
+    # Python scalar on every call (maximum takes out= only by keyword).
+    return partial(np.maximum, ins[0], np.zeros(out.shape), out=out)
+
+
+def _relu_vjp_into(dest, g, ones, out, ins, attrs, scratch):
+    a = ins[0]
+    if out.shape != dest.shape:
+        return None
+    # g * [a > 0], the mask compared against an array of zeros (the same values as 0.0).
+    mask = np.zeros(dest.shape, dtype=bool)
+    return [partial(np.greater, a, np.zeros(dest.shape), mask), partial(np.multiply, g, mask, dest)]
+
+
+defop("relu", 1, lambda a: np.maximum(a, 0.0), [lambda g, out, a: g * (a > 0.0)], ["[{0} > 0]"],
+      same_shape, elementwise=True, kinks=(0.0,), into=_relu_into, vjps_into=(_relu_vjp_into,))
+
+
+def _pow_vjp(g, out, a, p):
+    if p == 0:
+        return g * 0.0            # d(x**0)/dx = 0 everywhere, even at x = 0 where 0 * x**-1 is nan
+    return g * (p * np.power(a, p - 1.0))
+
+
+def _pow_vjp_into(dest, g, ones, out, ins, attrs, scratch):
+    if out.shape == dest.shape and attrs["p"] == 2.0 and ones:
+        # g * (2 * a**1) with g exactly ones: power(a, 1.0) == a and x * 1.0 == x exactly.
+        return [partial(np.multiply, 2.0, ins[0], dest)]
+    return None
+
+
+def _pow_template(attrs) -> dict:
+    # 2·x rather than 2·x^1 when the exponent is 2.
+    p = float(attrs["p"])
+    return {"pm1": "" if p - 1.0 == 1.0 else "^" + _num_text(p - 1.0)}
+
+
+def _num_text(v: float) -> str:
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+defop("pow", 1, lambda a, p: np.power(a, p), [_pow_vjp], ["{p}·{0}{pm1}"], same_shape,
+      notation=Notation.POWER, symbol="**", attrs=("p",), elementwise=True, template=_pow_template,
+      into=lambda out, ins, attrs, scratch: partial(np.power, ins[0], attrs["p"], out),
+      vjps_into=(_pow_vjp_into,))
+
+
+# ---------------------------------------------------------------- two inputs
+def _bshape(a, b, **_):
+    return broadcast(a, b)
+
+
+def _mul_vjp_into(pos):
+    def form(dest, g, ones, out, ins, attrs, scratch):
+        other = ins[1 - pos]
+        if out.shape == dest.shape and g.shape == dest.shape and other.shape == dest.shape:
+            return [partial(np.multiply, g, other, dest)]
+        return None
+    return form
+
+
+defop("add", 2, np.add, [lambda g, out, a, b: g, lambda g, out, a, b: g], ["1", "1"], _bshape,
+      notation=Notation.INFIX, symbol="+", elementwise=True, linear=(1.0, 1.0))
+defop("sub", 2, np.subtract, [lambda g, out, a, b: g, lambda g, out, a, b: -g], ["1", "-1"], _bshape,
+      notation=Notation.INFIX, symbol="-", elementwise=True, linear=(1.0, -1.0))
+defop("mul", 2, np.multiply, [lambda g, out, a, b: g * b, lambda g, out, a, b: g * a], ["{1}", "{0}"],
+      _bshape, notation=Notation.INFIX, symbol="*", elementwise=True,
+      vjps_into=(_mul_vjp_into(0), _mul_vjp_into(1)))
+defop("div", 2, np.divide, [lambda g, out, a, b: g / b, lambda g, out, a, b: -(g * a) / (b * b)],
+      ["1/{1}", "-{0}/{1}²"], _bshape, notation=Notation.INFIX, symbol="/", elementwise=True)

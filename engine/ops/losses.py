@@ -1,0 +1,149 @@
+"""Softmax and the losses: mean squared error and cross-entropy (softmax and log-loss fused, stable)."""
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from ..shapes import ShapeMismatch, broadcast, normalize_axis
+from .base import defop
+
+
+def _softmax(a, axis=-1):
+    z = a - np.max(a, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(a, axis=-1):
+    z = a - np.max(a, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _softmax_shape(a, axis=-1):
+    normalize_axis(axis, len(a))
+    return a
+
+
+defop("softmax", 1, _softmax,
+      [lambda g, out, a, axis=-1: out * (g - np.sum(g * out, axis=axis, keepdims=True))],
+      ["s·(δ - s), s = softmax({0})"], _softmax_shape, attrs=("axis",))
+
+
+def _mse(a, b):
+    d = a - b
+    return np.mean(d * d)
+
+
+def _mse_vjp(sign):
+    def vjp(g, out, a, b):
+        d = a - b
+        n = d.size
+        return (sign * 2.0 / n) * (g * d)
+    return vjp
+
+
+defop("mse", 2, _mse, [_mse_vjp(1.0), _mse_vjp(-1.0)], ["2·({0} - {1})/n", "-2·({0} - {1})/n"],
+      lambda a, b: (broadcast(a, b), ())[1])
+
+
+# cross_entropy(logits, targets): softmax and log-loss fused, stable by subtracting the max, and
+# averaged over the batch. Targets are either class indices (logits' shape without its last axis)
+# or probabilities (the same shape as the logits).
+def _batch(logits) -> int:
+    return logits.size // logits.shape[-1] if logits.ndim > 1 else 1
+
+
+def _ce_parts(logits, targets):
+    logp = _log_softmax(logits, -1)
+    if targets.shape == logits.shape:
+        probs = targets
+    else:
+        idx = targets.astype(np.int64)
+        probs = np.zeros_like(logits)
+        np.put_along_axis(probs, idx[..., None], 1.0, axis=-1)
+    return logp, probs, _batch(logits)
+
+
+def _ce_forward(logits, targets):
+    logp, probs, batch = _ce_parts(logits, targets)
+    return np.asarray(-np.sum(probs * logp) / batch)
+
+
+def _ce_vjp_logits(g, out, logits, targets):
+    logp, probs, batch = _ce_parts(logits, targets)
+    p = np.exp(logp)
+    return g * (p * np.sum(probs, axis=-1, keepdims=True) - probs) / batch
+
+
+def _ce_vjp_targets(g, out, logits, targets):
+    if targets.shape != logits.shape:
+        return np.zeros_like(targets)          # class indices carry no gradient
+    return g * (-_log_softmax(logits, -1)) / _batch(logits)
+
+
+def _ce_shape(logits, targets):
+    if len(logits) == 0:
+        raise ShapeMismatch(f"cross_entropy needs logits with a class axis, got shape {logits}")
+    if targets != logits and targets != logits[:-1]:
+        raise ShapeMismatch(
+            f"cross_entropy targets must be class indices of shape {logits[:-1]} "
+            f"or probabilities of shape {logits}, got {targets}")
+    return ()
+
+
+def _ce_into(out, ins, attrs, scratch):
+    """The forward with class indices, step by step into buffers, keeping softmax for the backward pass.
+
+    The same ufunc calls as _ce_forward and _log_softmax in the same order, so the same bits; the
+    one-hot targets are rewritten in place (the entries of the last batch cleared, the new set).
+    """
+    logits, targets = ins
+    if targets.shape == logits.shape:
+        return None                            # probabilities: the generic form
+    k = logits.shape[-1]
+    rows = logits.size // k
+    batch = _batch(logits)
+    keep = logits.shape[:-1] + (1,)
+    m, s, log_s = np.empty(keep), np.empty(keep), np.empty(keep)
+    z, e, logp, p, prod = (np.empty(logits.shape) for _ in range(5))
+    onehot = np.zeros(logits.shape)
+    flat = onehot.reshape(-1)
+    base = np.arange(rows, dtype=np.intp) * k
+    idx = base.copy()                          # flat positions of the ones (none set yet: cleared below)
+    flat_targets = targets.reshape(-1)
+    scratch.update(p=p, onehot=onehot, batch=batch)
+
+    def forward() -> None:
+        np.maximum.reduce(logits, -1, None, m, True)         # np.max(a, axis=-1, keepdims=True)
+        np.subtract(logits, m, z)
+        np.exp(z, e)
+        np.add.reduce(e, -1, None, s, True)                  # np.sum(e, axis=-1, keepdims=True)
+        np.log(s, log_s)
+        np.subtract(z, log_s, logp)
+        np.exp(logp, p)                                      # softmax as the VJP computes it
+        flat[idx] = 0.0
+        np.copyto(idx, flat_targets, casting="unsafe")       # astype(int64): truncation
+        np.add(idx, base, idx)
+        flat[idx] = 1.0
+        np.multiply(onehot, logp, prod)
+        out[...] = -np.add.reduce(prod, None) / batch
+    return forward
+
+
+def _ce_vjp_logits_into(dest, g, ones, out, ins, attrs, scratch):
+    """(softmax - onehot) · g / batch from the softmax the forward kept; sum(onehot) == 1, so p·1 == p."""
+    if "p" not in scratch:
+        return None
+    p, onehot, batch = scratch["p"], scratch["onehot"], scratch["batch"]
+    calls = [partial(np.subtract, p, onehot, dest)]
+    if not ones:
+        calls.append(partial(np.multiply, g, dest, dest))
+    calls.append(partial(np.divide, dest, batch, dest))
+    return calls
+
+
+defop("cross_entropy", 2, _ce_forward, [_ce_vjp_logits, _ce_vjp_targets],
+      ["(softmax({0}) - {1})/batch", "-log softmax({0})/batch"], _ce_shape,
+      indices=lambda logits, targets: {1: logits[-1]} if targets != logits else {},
+      into=_ce_into, vjps_into=(_ce_vjp_logits_into, None))
