@@ -1,10 +1,20 @@
-"""Side-by-side timing: contenders run in interleaved rounds, so drift on a shared machine hits all alike."""
+"""Side-by-side timing: contenders run in interleaved rounds, so drift on a shared machine hits all alike.
+
+Two things would still favour one contender over another, and `interleaved` removes both:
+- a fixed order (even a rotating one keeps the same neighbours), so each round is shuffled afresh;
+- BLAS worker threads still spinning from the previous contender's burst (OpenBLAS keeps a core
+  busy for about 100 ms after its last call), which hands the next contender awake workers and one
+  core fewer for anything else. `ThreadsIdle` waits for them to fall asleep between contenders.
+"""
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+from .threads import ThreadsIdle
 
 
 @dataclass
@@ -24,21 +34,25 @@ class Samples:
 
 
 def interleaved(contenders: dict[str, Callable[[int], None]], *, rounds: int, inner: dict[str, int] | int,
-                warmup: int = 1) -> dict[str, Samples]:
-    """Time each contender `rounds` times, one after the other within a round, in rotating order.
+                warmup: int = 1, idle: Callable[[], object] | None = None, seed: int = 0) -> dict[str, Samples]:
+    """Time each contender `rounds` times, one after the other within a round, in a fresh random order each round.
 
     A contender is called as fn(n) and must do n units of work; a sample is its time divided by n.
-    The first `warmup` rounds are discarded (caches, lazy imports, BLAS thread start-up).
+    The first `warmup` rounds are discarded (caches, lazy imports, BLAS thread start-up). `idle` is
+    called before every contender (a fresh `ThreadsIdle()` when None), outside the timed part.
     """
     names = list(contenders)
     per = inner if isinstance(inner, dict) else {n: inner for n in names}
     out = {n: Samples(n, []) for n in names}
+    wait = ThreadsIdle() if idle is None else idle
+    order = list(names)
+    shuffle = random.Random(seed).shuffle
     clock = time.perf_counter
     for r in range(warmup + rounds):
-        # Rotate the order so no contender always runs right after the same neighbour.
-        order = names[r % len(names):] + names[:r % len(names)]
+        shuffle(order)
         for name in order:
             n = per[name]
+            wait()
             t0 = clock()
             contenders[name](n)
             dt = clock() - t0

@@ -1,7 +1,9 @@
 """Benchmark 1: one training iteration of the bundled two-layer net, engine ÷ hand-written NumPy.
 
 The engine runs `gradstep run`'s path (Stepper.run_iterations → History.advance → FastPath.run).
-PyTorch eager and HIPS autograd are measured alongside for scale when they can be imported.
+HIPS autograd, and PyTorch eager and JAX when they can be imported, are measured alongside for scale.
+The matrices are too small for BLAS to wake its worker threads, so one process at the default
+thread count measures it.
 """
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from gradstep.engine import Stepper, load_scenario
 
 from gradstep.scenarios import bundled_dir
 
+from .frameworks import HINTS, LABELS, SHORT_HINTS, TWO_LAYER, framework_version
 from .report import Figure, line, section, us
+from .threads import ThreadsIdle
 from .timing import interleaved, paired_ratio, replaying
 
 LONG_RUN = 100_000
-TORCH_HINT = "skipped: torch not installed (pip install torch==2.13.0 into .venv to include it)"
+AGREE = 1e-9                 # largest relative difference that still counts as the same math
 
 
 class HandWritten:
@@ -68,50 +72,34 @@ def autograd_trainer(x, y_hat, W1, W2, lr):
     return train
 
 
-def torch_trainer(x, y_hat, W1, W2, lr):
-    """The same training step in PyTorch eager on the CPU, or None if torch is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    tx, ty = torch.tensor(x), torch.tensor(y_hat)
-    A = torch.tensor(W1, requires_grad=True)
-    B = torch.tensor(W2, requires_grad=True)
-    losses = []
-
-    def train(n: int) -> None:
-        for _ in range(n):
-            f = torch.relu(B @ torch.relu(A @ tx))
-            E = ((f - ty) ** 2).sum()
-            E.backward()
-            losses.append(E.item())
-            with torch.no_grad():
-                A.sub_(lr * A.grad)       # in place: `A -= ...` would make A local to train()
-                B.sub_(lr * B.grad)
-            A.grad = None
-            B.grad = None
-    return train
-
-
 def leaves(scenario):
     p = scenario.program
     get = lambda name: scenario.initial[p.by_name[name]]
     return get("x"), get("y_hat"), get("W1"), get("W2"), scenario.learning_rate
 
 
-def agreement(scenario, n: int = 50) -> float:
-    """Largest relative difference between the engine's and the hand-written params after n iterations."""
-    st = Stepper(scenario, steps=n + 1)
-    st.run_iterations(n)
+def difference(mine: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+    """Largest elementwise relative difference between two sets of params."""
+    return max(float(np.max(np.abs(mine[k] - reference[k]) / np.maximum(np.abs(reference[k]), 1e-300)))
+               for k in reference)
+
+
+def agreements(scenario, frameworks, n: int = 50) -> dict[str, float]:
+    """Largest relative difference from the hand-written params (and, for the engine, losses) after n iterations."""
     hw = HandWritten(*leaves(scenario))
     hw.train(n)
+    reference = {"W1": hw.W1, "W2": hw.W2}
+    st = Stepper(scenario, steps=n + 1)
+    st.run_iterations(n)
     p = scenario.program
-    worst = 0.0
-    for name, mine in (("W1", hw.W1), ("W2", hw.W2)):
-        theirs = st.param(p.by_name[name])
-        worst = max(worst, float(np.max(np.abs(theirs - mine) / np.maximum(np.abs(mine), 1e-300))))
-    worst = max(worst, float(np.max(np.abs(st.losses[:n] - np.array(hw.losses)) / np.array(hw.losses))))
-    return worst
+    engine = difference({k: st.param(p.by_name[k]) for k in reference}, reference)
+    losses = float(np.max(np.abs(st.losses[:n] - np.array(hw.losses)) / np.array(hw.losses)))
+    out = {"engine": max(engine, losses)}
+    for name in frameworks:
+        trainer = TWO_LAYER[name](*leaves(scenario))
+        trainer.train(n)
+        out[name] = difference(trainer.params(), reference)
+    return out
 
 
 def run(quick: bool) -> tuple[list[Figure], bool]:
@@ -129,36 +117,44 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
                   "engine": replaying(bundled),
                   "engine long": long_run.run_iterations,
                   "autograd": autograd_trainer(x, y_hat, W1, W2, lr)}
-    torch_train = torch_trainer(x, y_hat, W1, W2, lr)
-    if torch_train is not None:
-        contenders["torch"] = torch_train
-    per = {name: slow_inner if name in ("autograd", "torch") else inner for name in contenders}
+    frameworks = {}
+    for name, make in TWO_LAYER.items():
+        trainer = make(x, y_hat, W1, W2, lr)
+        if trainer is not None:
+            contenders[name] = trainer.train
+            frameworks[name] = framework_version(name)
+    per = {name: inner if name.startswith(("numpy", "engine")) else slow_inner for name in contenders}
     per["engine"] = bundled.steps - 1
-    s = interleaved(contenders, rounds=rounds, inner=per)
+    idle = ThreadsIdle()
+    s = interleaved(contenders, rounds=rounds, inner=per, idle=idle)
 
     base = s["numpy"]
     ratio = paired_ratio(s["engine"], base)
     long_ratio = paired_ratio(s["engine long"], base)
-    line(f"{rounds} interleaved rounds; per iteration, median:")
+    line(f"{rounds} rounds, contenders in a fresh random order each round; per iteration, median, "
+         "and ÷ NumPy (median of the rounds' ratios):")
 
-    def row(label: str, key: str | None) -> None:
-        if key is None:
-            line(f"{label:<46}{TORCH_HINT}")
-        elif key == "numpy":
+    def row(label: str, key: str) -> None:
+        if key == "numpy":
             line(f"{label:<46}{us(base.median):>10}")
-        else:
+        elif key in s:
             line(f"{label:<46}{us(s[key].median):>10}   {paired_ratio(s[key], base):5.2f}× NumPy")
+        else:
+            line(f"{label:<46}{HINTS[key]}")
 
     row("hand-written NumPy", "numpy")
     row(f"engine, steps = {bundled.steps} (checkpoint every {bundled.history.every})", "engine")
     row(f"engine, steps = {long_run.steps:,} (checkpoint every {long_run.history.every})", "engine long")
     row("HIPS autograd", "autograd")
-    row("PyTorch eager (CPU)", "torch" if torch_train is not None else None)
-    diff = agreement(scenario)
-    same = diff < 1e-9
-    line(f"engine and hand-written NumPy agree after 50 iterations: max relative difference {diff:.1e}"
-         + ("" if same else "  ← MISMATCH: the two do not compute the same math"))
-
+    for name in TWO_LAYER:
+        row(f"{LABELS[name]} {frameworks.get(name, '')}".rstrip(), name)
+    line(idle.summary())
+    differs = agreements(scenario, frameworks)
+    same = all(d < AGREE for d in differs.values())
+    line("agree with hand-written NumPy after 50 iterations (max relative difference): "
+         + ", ".join(f"{'engine' if k == 'engine' else LABELS[k]} {d:.1e}" + ("" if d < AGREE else " ← MISMATCH")
+                     for k, d in differs.items())
+         + ("" if same else "  (MISMATCH: they do not compute the same math)"))
     figures = [
         Figure(f"Two-layer iteration, engine ÷ NumPy (steps = {bundled.steps})",
                f"{ratio:.2f}× ({us(s['engine'].median)} vs {us(base.median)})", "≤ 1.0×", ratio <= 1.0),
@@ -167,8 +163,9 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
                long_ratio <= 1.0),
         Figure("Two-layer iteration, HIPS autograd ÷ NumPy",
                f"{paired_ratio(s['autograd'], base):.1f}× ({us(s['autograd'].median)})", "for scale", None),
-        Figure("Two-layer iteration, PyTorch eager ÷ NumPy",
-               "skipped (torch not installed)" if torch_train is None else
-               f"{paired_ratio(s['torch'], base):.1f}× ({us(s['torch'].median)})", "for scale", None),
     ]
+    for name in TWO_LAYER:
+        figures.append(Figure(f"Two-layer iteration, {LABELS[name]} ÷ NumPy",
+                              f"{paired_ratio(s[name], base):.1f}× ({us(s[name].median)})" if name in s
+                              else SHORT_HINTS[name], "for scale", None))
     return figures, same

@@ -8,7 +8,8 @@
 - Transient memory of an iteration is bounded by the program's own tensors (a materialised
   Jacobian, or a copy per node of something big, would blow it).
 - One ratio against hand-written NumPy measured side by side in this process, with a 10× margin.
-- `python -m bench --quick` runs and prints its summary table.
+- `python -m bench --quick` runs and prints its summary table, with the wide net at one BLAS thread
+  and at the default, and a hint for PyTorch or JAX when they are not installed.
 """
 from __future__ import annotations
 
@@ -171,7 +172,9 @@ def test_bench_quick_runs_and_prints_the_summary():
     summary = out[out.index("## Summary"):]
     header = next(r for r in summary.splitlines() if r.startswith("| Figure"))
     assert "Measured" in header and "Target" in header and "Met?" in header
-    for figure in ("Two-layer iteration, engine ÷ NumPy", "Wide-net iteration, engine ÷ NumPy",
+    for figure in ("Two-layer iteration, engine ÷ NumPy", "Wide-net iteration, engine ÷ NumPy, 1 BLAS thread",
+                   "Wide-net iteration, engine ÷ NumPy, default (", "Wide-net iteration, PyTorch eager ÷ NumPy",
+                   "Wide-net iteration, JAX jit ÷ NumPy", "Two-layer iteration, JAX jit ÷ NumPy",
                    "Step one node, two-layer", "Step one node, 500-node graph", "History memory",
                    "Seek from the end", "bit-identical", "Scaling", "TUI step latency, two-layer",
                    "TUI step latency, 200-node graph", "Playback at max speed", "`gradstep --help`",
@@ -180,5 +183,6 @@ def test_bench_quick_runs_and_prints_the_summary():
     rows = [r for r in summary.splitlines() if r.startswith("| ")]
     assert all(r.count("|") == 5 for r in rows), "every summary row has four cells"
     assert "MISMATCH" not in out
-    if importlib.util.find_spec("torch") is None:
-        assert "skipped: torch not installed" in out
+    for framework in ("torch", "jax"):
+        if importlib.util.find_spec(framework) is None:
+            assert f"skipped: {framework} not installed (pip install " in out
