@@ -67,11 +67,17 @@ class DataSet:
         return order[sl] if order is not None else np.arange(self.rows)[sl]
 
     def batch(self, iteration: int) -> dict[int, np.ndarray]:
-        """node id -> this iteration's batch for every bound name."""
-        if self.batch_size == self.rows and not self.shuffle:
-            return {self.node_ids[n]: col for n, col in self.columns.items()}
+        """node id -> this iteration's batch for every bound name (unshuffled: views of the rows, no copy)."""
+        if not self.shuffle:
+            k = (iteration - 1) % self.batches_per_epoch * self.batch_size
+            return {self.node_ids[n]: col[k:k + self.batch_size] for n, col in self.columns.items()}
         idx = self.rows_for(iteration)
         return {self.node_ids[n]: col[idx] for n, col in self.columns.items()}
+
+    def __post_init__(self) -> None:
+        # Batches are views of the columns: nobody may write through them.
+        for col in self.columns.values():
+            col.flags.writeable = False
 
 
 def load_data(spec: dict, base_dir: Path | None, seed: int) -> DataSet:
@@ -174,7 +180,7 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
             if ci not in parsed:
                 parsed[ci] = _column(body, lines, ci, header[ci], rel, name)
         arr = np.stack([parsed[ci] for ci in idx], axis=1)
-        out[name] = arr[:, 0] if single else arr
+        out[name] = np.ascontiguousarray(arr[:, 0]) if single else arr
     return out, rel
 
 

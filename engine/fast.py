@@ -15,6 +15,7 @@ both paths byte for byte.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
@@ -37,6 +38,19 @@ class _Grad:
         self.const = False      # known before the run (does not change between iterations)
 
 
+@dataclass
+class _Plan:
+    """One compiled iteration: forward and backward calls, and per param (buffer, gradient, temporary)."""
+
+    forward: list[Callable]
+    backward: list[Callable]
+    updates: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    scratch: dict[int, dict]           # per node: buffers its forward and VJP forms share
+
+
+MAX_BATCH_PLANS = 64      # unshuffled data: one plan per batch, reading the data in place, up to this many
+
+
 class FastPath:
     """A program compiled into flat lists of C-level calls on preallocated buffers."""
 
@@ -45,52 +59,76 @@ class FastPath:
         self.program = p
         self.scenario = scenario
         self.limit = scenario.grad_norm_limit
-        data = scenario.data
-        self.varies = data is not None and (data.batch_size < data.rows or data.shuffle)
         # Only what the loss and the param gradients need is computed.
-        feeds_loss = p.feeds_loss
         self.on_param = p.depends_on(("param",))
         # One value buffer per node; leaves get theirs filled at the start of a run.
         self.vals = [np.zeros(node.shape) for node in p.nodes]
-        self.scratch: dict[int, dict] = {}
-        self.forward_plan = [self._compile_forward(p.nodes[i]) for i in p.ops if feeds_loss[i]]
-        self.backward_plan: list[Callable] = []
-        self.grads: dict[int, _Grad] = {}
-        self._compile_backward()
+        self._grad_bufs: dict[int, np.ndarray] = {}
+        self._tmp: dict[int, np.ndarray] = {}
         self._handed_out: dict[int, np.ndarray] | None = None
-        # (param buffer, gradient buffer, temporary for eta * gradient), allocated once.
-        self._updates = []
+        data = scenario.data
+        self.data_ids = set(data.node_ids.values()) if data is not None else set()
+        # How each iteration's batch reaches the data nodes. Unshuffled batches are contiguous rows:
+        # with few batches, each gets its own plan reading its rows in place (no copy at all, as
+        # hand-written NumPy slices); otherwise they are copied (sliced or gathered) into buffers.
+        self.batch_plans = data is not None and not data.shuffle and data.batches_per_epoch <= MAX_BATCH_PLANS
+        if self.batch_plans:
+            self.plans = []
+            for k in range(data.batches_per_epoch):
+                vals = list(self.vals)
+                for name, col in data.columns.items():
+                    vals[data.node_ids[name]] = col[k * data.batch_size:(k + 1) * data.batch_size]
+                self.plans.append(self._compile(vals))
+        else:
+            self.plans = [self._compile(self.vals)]
+        self.copies_batches = data is not None and not self.batch_plans
+
+    @property
+    def forward_plan(self) -> list[Callable]:
+        return self.plans[0].forward
+
+    @property
+    def backward_plan(self) -> list[Callable]:
+        return self.plans[0].backward
+
+    @property
+    def scratch(self) -> dict[int, dict]:
+        return self.plans[0].scratch
+
+    def _compile(self, vals: list[np.ndarray]) -> _Plan:
+        """Compile one iteration over these value buffers (the gradient buffers are shared by every plan)."""
+        p = self.program
+        plan = _Plan([], [], [], {})
+        plan.forward = [self._compile_forward(p.nodes[i], vals, plan) for i in p.ops if p.feeds_loss[i]]
+        grads = self._compile_backward(vals, plan)
         for i in p.params:
-            g = self.grads.get(i)
+            g = grads.get(i)
             if g is not None and g.current is not None:
-                self._updates.append((self.vals[i], g.current, np.zeros(g.current.shape)))
+                tmp = self._tmp.setdefault(i, np.zeros(g.current.shape))
+                plan.updates.append((vals[i], g.current, tmp))
+        return plan
 
     # ------------------------------------------------------------------ compile: forward
-    def _compile_forward(self, node) -> Callable:
-        ins = [self.vals[j] for j in node.inputs]
-        out = self.vals[node.id]
-        call = node.op.compile_forward(out, ins, node.attrs, self._scratch(node.id))
+    def _compile_forward(self, node, vals: list[np.ndarray], plan: _Plan) -> Callable:
+        ins = [vals[j] for j in node.inputs]
+        out = vals[node.id]
+        call = node.op.compile_forward(out, ins, node.attrs, plan.scratch.setdefault(node.id, {}))
         return call if call is not None else partial(_generic_forward, node, ins, out)
 
-    def _scratch(self, node: int) -> dict:
-        """Buffers an op's fast forms share between its forward and its VJPs (softmax kept for the backward)."""
-        return self.scratch.setdefault(node, {})
-
     # ------------------------------------------------------------------ compile: backward
-    def _compile_backward(self) -> None:
+    def _compile_backward(self, v: list[np.ndarray], compiled: _Plan) -> dict[int, _Grad]:
         p = self.program
-        v = self.vals
-        grads = self.grads
+        grads: dict[int, _Grad] = {}
 
         def slot(j: int) -> _Grad:
             if j not in grads:
-                grads[j] = _Grad(np.zeros(p.nodes[j].shape))
+                grads[j] = _Grad(self._grad_bufs.setdefault(j, np.zeros(p.nodes[j].shape)))
             return grads[j]
 
         seed = slot(p.loss)
         seed.current = np.ones(())
         seed.ones = seed.const = True
-        plan = self.backward_plan
+        plan = compiled.backward
         for i in p.backward:
             node = p.nodes[i]
             if not self.on_param[i]:
@@ -124,20 +162,23 @@ class FastPath:
                     target.ones = bool(np.all(target.current == 1.0))
                     continue
                 dest = target.own if first else np.zeros(shape)
-                plan.extend(self._contribution(node, pos, linear, g, ins, out, dest, shape))
+                plan.extend(self._contribution(node, pos, linear, g, ins, out, dest, shape,
+                                               compiled.scratch.setdefault(i, {})))
                 if first:
                     target.current = target.own
                 else:
                     plan.append(partial(np.add, target.current, dest, target.own))
                     target.current = target.own
                 target.ones = target.const = False
+        return grads
 
-    def _contribution(self, node, pos: int, linear, g: _Grad, ins, out, dest: np.ndarray, shape) -> list[Callable]:
+    def _contribution(self, node, pos: int, linear, g: _Grad, ins, out, dest: np.ndarray, shape,
+                      scratch: dict) -> list[Callable]:
         """Calls that write node's contribution to input pos into dest (already un-broadcast)."""
         gc = g.current
         if linear == -1.0 and gc.shape == shape:
             return [partial(np.negative, gc, dest)]
-        calls = node.op.compile_vjp(pos, dest, gc, g.ones, out, ins, node.attrs, self._scratch(node.id))
+        calls = node.op.compile_vjp(pos, dest, gc, g.ones, out, ins, node.attrs, scratch)
         if calls is not None:
             return calls
         if linear == 1.0:
@@ -164,20 +205,21 @@ class FastPath:
         """
         p = self.program
         vals = self.vals
+        data_ids = self.data_ids
         for i, v in leaves_for(first).items():
-            if p.nodes[i].kind != "param":      # params come from training, not from the scenario
+            # Params come from training, data from the batch plans or the copies below.
+            if p.nodes[i].kind != "param" and i not in data_ids:
                 np.copyto(vals[i], v)
         # The buffers still hold the params this path handed out last time? Then skip the copy.
         if self._handed_out is None or any(params.get(i) is not w for i, w in self._handed_out.items()):
             for i, w in params.items():
                 np.copyto(vals[i], w)
         self._handed_out = None
-        data_nodes = []
         ds = self.scenario.data
-        if self.varies:
-            data_nodes = [(vals[ds.node_ids[name]], col) for name, col in ds.columns.items()]
+        copies = [(vals[ds.node_ids[name]], col) for name, col in ds.columns.items()] if self.copies_batches else []
+        plans = self.plans
+        per_epoch = len(plans)
         loss_buf = vals[p.loss]
-        updates = self._updates
         watch = self.limit is not None and stop_on_fault
         losses: list[float] = []
         record = losses.append
@@ -195,29 +237,30 @@ class FastPath:
                 eta = kernels.eta_at(eta_schedule, it)
                 seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
                 eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
-                upd = []
-                for w, g, tmp in updates:
-                    upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
-                if watch:
-                    plan, after = self.forward_plan + self.backward_plan, upd
-                else:
-                    plan, after = self.forward_plan + self.backward_plan + upd, []
+                runs = []
+                for plan in plans:
+                    upd = []
+                    for w, g, tmp in plan.updates:
+                        upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
+                    calls = plan.forward + plan.backward
+                    runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
                 for it in range(it, seg_end):
                     if leaves_vary:
                         for i, v in leaves_for(it).items():
-                            if p.nodes[i].kind != "param":
+                            if p.nodes[i].kind != "param" and i not in data_ids:
                                 np.copyto(vals[i], v)
-                    elif data_nodes:
+                    if copies:
                         if ds.shuffle:
                             rows = ds.rows_for(it)
-                            for buf, col in data_nodes:
+                            for buf, col in copies:
                                 np.take(col, rows, 0, buf)
                         else:
                             # Unshuffled batches are contiguous rows: a slice copies faster than take.
                             k = (it - 1) % ds.batches_per_epoch * ds.batch_size
-                            for buf, col in data_nodes:
+                            for buf, col in copies:
                                 np.copyto(buf, col[k:k + ds.batch_size])
-                    for f in plan:
+                    calls, after, updates = runs[(it - 1) % per_epoch]
+                    for f in calls:
                         f()
                     loss = float(loss_buf)
                     record(loss)
@@ -235,7 +278,7 @@ class FastPath:
                         cp_last += every
                 else:
                     it = seg_end
-            if bad is None and stop_on_fault and not all(_finite(w) for w, _, _ in updates):
+            if bad is None and stop_on_fault and not all(_finite(w) for w, _, _ in plans[0].updates):
                 # A param went non-finite without spoiling the loss: the caller searches the range.
                 bad = end - 1
         on_loss(first, losses)
