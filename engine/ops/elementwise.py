@@ -26,6 +26,8 @@ defop("tanh", 1, np.tanh, [lambda g, out, a: g * (1.0 - out * out)], ["1 - tanh(
       elementwise=True)
 defop("sigmoid", 1, _sigmoid, [lambda g, out, a: g * (out * (1.0 - out))], ["σ({0})·(1 - σ({0}))"],
       same_shape, elementwise=True)
+defop("softplus", 1, lambda a: np.logaddexp(0.0, a), [lambda g, out, a: g * _sigmoid(a)], ["σ({0})"], same_shape,
+      elementwise=True)
 defop("sqrt", 1, np.sqrt, [lambda g, out, a: g / (2.0 * out)], ["1/(2·√{0})"], same_shape, elementwise=True)
 defop("abs", 1, np.abs, [lambda g, out, a: g * np.sign(a)], ["sign({0})"], same_shape, elementwise=True,
       kinks=(0.0,))

@@ -57,6 +57,7 @@ UNARY = [
     ("({0} * {0} + 0.5) ** 0.5", lambda x: (x * x + 0.5) ** 0.5),
     ("({0} * {0} + 0.5) ** -1", lambda x: (x * x + 0.5) ** -1.0),
     ("{0}.T", anp.transpose),
+    ("softplus({0})", lambda x: anp.log1p(anp.exp(x))),
 ]
 BINARY = [
     ("{0} + {1}", lambda a, b: a + b), ("{0} - {1}", lambda a, b: a - b), ("{0} * {1}", lambda a, b: a * b),

@@ -95,6 +95,7 @@ UNARY = {
     "relu": (_away_from_zero, lambda x: np.where(x > 0, x, 0.0)), "sqrt": (_positive, np.sqrt),
     "abs": (_away_from_zero, lambda x: np.where(x < 0, -x, x)), "neg": (_any, lambda x: 0.0 - x),
     "identity": (_any, lambda x: x + 0.0),
+    "softplus": (_any, lambda x: np.log1p(np.exp(x))),
 }
 for name, (maker, ref) in UNARY.items():
     for shape in [(), (5,), (2, 3)]:
@@ -322,3 +323,16 @@ def test_compound_names_are_parenthesised_in_formulas():
     assert REGISTRY["pow"].formula(0, ["a + b"], "c", {"p": 2.0}) == "2·(a + b)"
     assert REGISTRY["sin"].formula(0, ["a + b"], "c", {}) == "cos(a + b)"
     assert REGISTRY["mul"].formula(0, ["a", "relu(x)"], "c", {}) == "relu(x)"
+
+
+def test_softplus_is_stable_where_the_naive_formula_overflows():
+    """log(1 + e^x) overflows to inf for x = 1000; softplus is x there, and its derivative σ(x) is 1."""
+    op = REGISTRY["softplus"]
+    x = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    out = op.forward(x)
+    assert np.all(np.isfinite(out))
+    assert out[-1] == 1000.0 and out[0] == 0.0 and out[2] == math.log(2.0)
+    g = op.vjps[0](np.ones(5), out, x)
+    assert g.tolist() == pytest.approx([0.0, 1.0 / (1.0 + math.exp(30.0)), 0.5, 1.0 / (1.0 + math.exp(-30.0)), 1.0],
+                                       rel=1e-13, abs=0.0)
+    assert op.formula(0, ["z"], "s", {}) == "σ(z)"
