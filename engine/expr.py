@@ -48,35 +48,46 @@ def parse(text: str, builder: Builder, *, key: str, later: Collection[str] = ())
     ``later`` holds every [graph] key: one the builder does not know yet is defined further down,
     which explains a name used too early (a set, so the check costs nothing per name).
     """
+    tree = read(text, table="graph", key=key, max_chars=limits.MAX_EXPRESSION_CHARS,
+                chars_limit="MAX_EXPRESSION_CHARS", max_depth=limits.MAX_EXPRESSION_DEPTH,
+                depth_limit="MAX_EXPRESSION_DEPTH", advice="split it into several [graph] keys")
+    return _Walker(text.strip(), builder, key, later).node(tree, 0)
+
+
+def read(text, *, table: str, key: str, max_chars: int, chars_limit: str, max_depth: int, depth_limit: str,
+         advice: str, what: str = "expression") -> ast.expr:
+    """Check untrusted expression text (type, length, nesting, NUL) and parse it with ``ast``: never run it.
+
+    Graph expressions and breakpoint conditions both come through here; the caller walks the tree
+    against its own whitelist. Sizes are checked before Python's parser sees the text.
+    """
     if not isinstance(text, str):
-        raise ScenarioError(f"an expression must be a string in quotes, got {type(text).__name__}",
-                            table="graph", key=key)
-    if len(text) > limits.MAX_EXPRESSION_CHARS:
-        raise ScenarioError(f"the expression is {len(text):,} characters long; the limit (MAX_EXPRESSION_CHARS) "
-                            f"is {limits.MAX_EXPRESSION_CHARS:,}: split it into several [graph] keys",
-                            table="graph", key=key)
+        raise ScenarioError(f"an {what} must be a string in quotes, got {type(text).__name__}",
+                            table=table, key=key)
+    if len(text) > max_chars:
+        raise ScenarioError(f"the {what} is {len(text):,} characters long; the limit ({chars_limit}) "
+                            f"is {max_chars:,}: {advice}", table=table, key=key)
     if not text.strip():
-        raise ScenarioError("the expression is empty", table="graph", key=key)
-    depth, what = _nesting(text)
-    if depth > limits.MAX_EXPRESSION_DEPTH:
-        raise ScenarioError(f"the expression nests {depth:,} {what} deep; the limit (MAX_EXPRESSION_DEPTH) "
-                            f"is {limits.MAX_EXPRESSION_DEPTH}", table="graph", key=key)
+        raise ScenarioError(f"the {what} is empty", table=table, key=key)
+    depth, kind = _nesting(text)
+    if depth > max_depth:
+        raise ScenarioError(f"the {what} nests {depth:,} {kind} deep; the limit ({depth_limit}) "
+                            f"is {max_depth}", table=table, key=key)
     if "\x00" in text:
-        raise ScenarioError("the expression contains a NUL character", table="graph", key=key)
+        raise ScenarioError(f"the {what} contains a NUL character", table=table, key=key)
     try:
         with warnings.catch_warnings():
             # Python warns about odd literals like '1e' or '\d' on stderr; the error says enough.
             warnings.simplefilter("ignore")
             tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        raise ScenarioError(f"cannot read the expression {clip(text)!r}: {e.msg}"
-                            + (f" at column {e.offset}" if e.offset else ""), table="graph", key=key) from None
+        raise ScenarioError(f"cannot read the {what} {clip(text)!r}: {e.msg}"
+                            + (f" at column {e.offset}" if e.offset else ""), table=table, key=key) from None
     except (RecursionError, MemoryError):
-        raise ScenarioError("the expression is too complex to read; split it into several [graph] keys",
-                            table="graph", key=key) from None
+        raise ScenarioError(f"the {what} is too complex to read; {advice}", table=table, key=key) from None
     except ValueError as e:
-        raise ScenarioError(f"cannot read the expression: {e}", table="graph", key=key) from None
-    return _Walker(text.strip(), builder, key, later).node(tree.body, 0)
+        raise ScenarioError(f"cannot read the {what}: {e}", table=table, key=key) from None
+    return tree.body
 
 
 def _nesting(text: str) -> tuple[int, str]:
