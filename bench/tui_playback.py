@@ -48,7 +48,7 @@ def bare_rate(path: Path, seconds: float) -> float:
 
 
 async def play(path: Path, window: float) -> dict:
-    from gradstep.tui.app import SPEEDS
+    from gradstep.tui.playback import SPEEDS, PlayState
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 0.2)
@@ -61,7 +61,7 @@ async def play(path: Path, window: float) -> dict:
                 progress.append((clock(), message.iteration))
             return post(message)
         app.post_message = watched
-        app.speed = SPEEDS.index(0)                 # "max": whole iterations in a thread
+        app.playback.speed = SPEEDS.index(0)        # "max": whole iterations in a thread
         await settle(pilot)
         start_key = await probe.key("space", "play", redraws=False)
         await asyncio.sleep(0.2)
@@ -75,10 +75,10 @@ async def play(path: Path, window: float) -> dict:
         frames = [f for f in probe.frames[frames0:] if t0 <= f[0] <= t1]
         t_stop = clock()
         stop_key = await probe.key("escape", "stop", redraws=False)
-        while app.playing and clock() - t_stop < 2.0:
+        while app.playback.state is not PlayState.IDLE and clock() - t_stop < 2.0:
             await asyncio.sleep(0.001)
-        stopped = clock() - t_stop if not app.playing else None
-        running = app.playing
+        running = app.playback.state
+        stopped = clock() - t_stop if running is PlayState.IDLE else None
     seen = [(t, it) for t, it in progress if t0 <= t <= t1]
     gaps = [b[0] - a[0] for a, b in zip(frames, frames[1:])]
     return {"fps": len(frames) / (t1 - t0), "gap": max(gaps) if gaps else None, "keys": keys,

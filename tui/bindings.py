@@ -1,15 +1,70 @@
-"""The one table of actions and keys: the Footer, the help screen and the command palette read it."""
+"""The one table of actions and keys: the Footer, the help screen, the command palette and the
+dimming of keys that cannot act now (check_action) all read it."""
 from __future__ import annotations
 
-import functools
+import enum
 from dataclasses import dataclass
 
 from textual.binding import Binding
 
+from gradstep.engine import Stepper
+
+from .playback import PlayState
+
+
+class When(enum.Enum):
+    """When an action can act; at other times its key is dimmed in the Footer."""
+
+    ALWAYS = "always"
+    LOADED = "loaded"        # a scenario is loaded and no background run owns its Stepper
+    BEHIND = "behind"        # loaded, and not at the very start
+    AHEAD = "ahead"          # loaded, and not at the very end
+    PLAY = "play"            # something ahead, or already playing or running (the key then pauses)
+    REWIND = "rewind"        # something behind, or already playing (the key then pauses)
+    FOLD = "fold"            # loaded, and the selected node is one of a layer's several nodes
+    UNLESS_RUNNING = "unless running"   # even with no scenario loaded, but not during a background run
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """Everything that decides which keys can act: small values, compared to refresh the Footer on change."""
+
+    loaded: bool
+    running: bool            # a background run owns the Stepper
+    playing: bool            # the replay plays on a timer, either way
+    at_start: bool
+    at_end: bool
+    foldable: bool
+
+    @classmethod
+    def of(cls, st: Stepper | None, selected: int, play: PlayState) -> KeyState:
+        if st is None:
+            return cls(loaded=False, running=False, playing=False, at_start=True, at_end=True, foldable=False)
+        nodes = st.program.nodes
+        group = nodes[selected].group if selected < len(nodes) else None
+        return cls(loaded=True, running=play is PlayState.RUN,
+                   playing=play in (PlayState.FORWARD, PlayState.BACKWARD), at_start=st.at_start, at_end=st.at_end,
+                   foldable=bool(group) and len(st.program.groups().get(group, ())) > 1)
+
+
+def can(when: When, s: KeyState) -> bool:
+    """Whether an action of this kind can act in state s."""
+    if when is When.ALWAYS:
+        return True
+    if when is When.UNLESS_RUNNING:
+        return not s.running
+    if not s.loaded:
+        return False
+    if s.running:
+        return when is When.PLAY
+    return {When.LOADED: True, When.BEHIND: not s.at_start, When.AHEAD: not s.at_end,
+            When.PLAY: s.playing or not s.at_end, When.REWIND: s.playing or not s.at_start,
+            When.FOLD: s.foldable}[when]
+
 
 @dataclass(frozen=True)
 class Action:
-    """One user action: its keys, what it does, and the key that undoes it (rr's reverse twin)."""
+    """One user action: its keys, what it does, the key that undoes it (rr's reverse twin), when it can act."""
 
     keys: str              # Textual key names, comma-separated
     action: str            # method name on the app, without "action_"
@@ -18,39 +73,50 @@ class Action:
     display: str           # how the keys read in help
     twin: str = ""         # the display of the reverse twin's key, if any
     footer: bool = False   # shown in the Footer (the Footer is narrow: main keys only)
+    when: When = When.LOADED
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("n,right", "step", "step", "Run one node forward (or one param update).", "n  →", "p", True),
-    Action("p,left", "back", "back", "Step one node back in time, exactly (bit for bit).", "p  ←", "n", True),
-    Action("f", "finish", "finish", "Run to the end of the current phase (forward, backward, update).", "f", "F", True),
-    Action("F", "unfinish", "rev-finish", "Go back to the start of the phase (or of the previous one).", "F", "f"),
-    Action("c", "iteration", "iter", "Run one whole iteration: forward, backward and update.", "c", "C", True),
-    Action("C", "back_iteration", "back iter", "Go back to the start of the iteration (or the previous one).", "C", "c"),
+    Action("n,right", "step", "step", "Run one node forward (or one param update).", "n  →", "p", True,
+           when=When.AHEAD),
+    Action("p,left", "back", "back", "Step one node back in time, exactly (bit for bit).", "p  ←", "n", True,
+           when=When.BEHIND),
+    Action("f", "finish", "finish", "Run to the end of the current phase (forward, backward, update).", "f", "F",
+           True, when=When.AHEAD),
+    Action("F", "unfinish", "rev-finish", "Go back to the start of the phase (or of the previous one).", "F", "f",
+           when=When.BEHIND),
+    Action("c", "iteration", "iter", "Run one whole iteration: forward, backward and update.", "c", "C", True,
+           when=When.AHEAD),
+    Action("C", "back_iteration", "back iter", "Go back to the start of the iteration (or the previous one).",
+           "C", "c", when=When.BEHIND),
     Action("space", "play", "play", "Play / pause the replay; at speed 'max' whole iterations run at full speed.",
-           "space", "b", True),
-    Action("b", "rewind", "rewind", "Play backwards / pause (reverse-continue).", "b", "space"),
-    Action("escape", "stop", "stop", "Stop playing or a long run.", "esc"),
-    Action("plus,equals_sign", "faster", "faster", "Play faster.", "+", "-"),
-    Action("minus,underscore", "slower", "slower", "Play slower.", "-", "+"),
+           "space", "b", True, when=When.PLAY),
+    Action("b", "rewind", "rewind", "Play backwards / pause (reverse-continue).", "b", "space", when=When.REWIND),
+    Action("escape", "stop", "stop", "Stop playing or a long run.", "esc", when=When.ALWAYS),
+    Action("plus,equals_sign", "faster", "faster", "Play faster.", "+", "-", when=When.ALWAYS),
+    Action("minus,underscore", "slower", "slower", "Play slower.", "-", "+", when=When.ALWAYS),
     Action("g", "goto", "go to", "Go to the start of iteration N (earlier or later).", "g", "g"),
-    Action("home", "start", "start", "Go back to the very start (tick 0).", "home", "end"),
-    Action("end", "end", "end", "Run to the end of the replay (in the background).", "end", "home"),
+    Action("home", "start", "start", "Go back to the very start (tick 0).", "home", "end", when=When.BEHIND),
+    Action("end", "end", "end", "Run to the end of the replay (in the background).", "end", "home",
+           when=When.AHEAD),
     Action("up,k", "select_up", "select ↑", "Select the node above in the graph (or click a line).", "↑  k", "↓"),
-    Action("down,j", "select_down", "select ↓", "Select the node below in the graph (or click a line).", "↓  j", "↑"),
+    Action("down,j", "select_down", "select ↓", "Select the node below in the graph (or click a line).",
+           "↓  j", "↑"),
     Action("enter", "toggle_layer", "fold", "Collapse or expand the selected node's layer ([graph] key).",
-           "enter", "enter"),
-    Action("z", "toggle_all", "fold all", "Collapse every layer, or expand them all.", "z", "z"),
+           "enter", "enter", when=When.FOLD),
+    Action("z", "toggle_all", "fold all", "Collapse every layer, or expand them all.", "z", "z", when=When.ALWAYS),
     Action("left_square_bracket", "eta_half", "η/2", "Halve the learning rate η (from this iteration on).",
            "[", "]"),
     Action("right_square_bracket", "eta_double", "η×2", "Double the learning rate η (from this iteration on).",
            "]", "["),
     Action("e", "eta_input", "set η", "Type a new learning rate η (from this iteration on).", "e", "e"),
     Action("x", "gradcheck", "grad check", "Check every gradient against central differences, per param.", "x"),
-    Action("r", "reload", "reload", "Reload the scenario from disk (also automatic when the file changes).", "r"),
-    Action("o", "open", "open", "Open another scenario (file picker; ctrl+p also lists the bundled ones).", "o"),
-    Action("question_mark", "help", "help", "Show this help: every key.", "?", footer=True),
-    Action("q", "quit", "quit", "Quit gradstep.", "q", footer=True),
+    Action("r", "reload", "reload", "Reload the scenario from disk (also automatic when the file changes).", "r",
+           when=When.UNLESS_RUNNING),
+    Action("o", "open", "open", "Open another scenario (file picker; ctrl+p also lists the bundled ones).", "o",
+           when=When.ALWAYS),
+    Action("question_mark", "help", "help", "Show this help: every key.", "?", footer=True, when=When.ALWAYS),
+    Action("q", "quit", "quit", "Quit gradstep.", "q", footer=True, when=When.ALWAYS),
 )
 
 
@@ -63,22 +129,10 @@ def bindings() -> list[Binding]:
     return out
 
 
+BY_ACTION: dict[str, Action] = {a.action: a for a in ACTIONS}
+
+
 def by_action(name: str) -> Action:
     """The table row of an action."""
-    for a in ACTIONS:
-        if a.action == name:
-            return a
-    raise KeyError(name)
+    return BY_ACTION[name]
 
-
-def guarded(fn):
-    """Run an action; an unexpected error becomes a notification, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return fn(self, *args, **kwargs)
-        except Exception as e:      # the app must stay usable whatever an engine call raises
-            self.stop_playing()
-            self.notify(f"{type(e).__name__}: {e}", title="unexpected error", severity="error", timeout=8)
-            self.schedule_redraw()
-    return wrapper

@@ -1,84 +1,144 @@
 """Playing the replay: a timer that steps at a chosen speed (either way in time), and at speed 'max'
-a background thread that runs whole iterations at full engine speed.
+a background thread that trains whole iterations at full engine speed.
 
-While that thread runs it owns the Stepper: the UI only reads the small RunProgress messages it
-posts (display frames are skipped, never iterations) and redraws fully when RunDone arrives.
+While that thread runs it owns the Stepper. It trains in slices of about SLICE seconds (sized by
+how long the last slice took) and posts a RunProgress about RUN_FRAME apart; the UI draws only the
+status line and the loss curve from those, so the two threads' shared GIL goes almost all to
+training. When RunDone arrives the UI redraws fully.
 """
 from __future__ import annotations
 
+import enum
 import functools
+import threading
 import time
+from typing import TYPE_CHECKING
 
-from .bindings import guarded
+from gradstep.engine import Stepper
+
 from .messages import RunDone, RunProgress
-from .widgets.losscurve import LossCurve
-from .widgets.status import Banner, StatusLine
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from .app import GradstepApp
 
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 0)      # steps per second; 0 is "max": whole iterations in a thread
 DEFAULT_SPEED = 3
-FRAME = 1 / 30                              # the fastest the screen is redrawn while playing
+FRAME = 1 / 30                              # the fastest the screen is redrawn while playing on the timer
+RUN_FRAME = 1 / 12                          # how often a background run shows its progress
+SLICE = 0.02                                # seconds of training between two looks at the stop flag
+MAX_SLICE = 1 << 14                         # iterations in one slice, at most
+
+
+class PlayState(enum.Enum):
+    """What the replay is doing."""
+
+    IDLE = "idle"
+    FORWARD = "forward"      # playing on the timer
+    BACKWARD = "backward"    # rewinding on the timer
+    RUN = "run"              # a background thread trains whole iterations (speed 'max', end, go to)
 
 
 class Playback:
-    """The App's play, rewind, speed and background-run actions (mixed into GradstepApp)."""
-    def action_play(self) -> None:
-        if self.playing:
-            self.stop_playing()
-            return
-        if self.stepper is None or self.stepper.at_end:
-            return
-        if SPEEDS[self.speed] == 0:
-            self.start_run(self.stepper.steps)
-        else:
-            self._start_timer("forward")
+    """Play, rewind, speed and background runs, for the app that holds it (app.playback)."""
 
-    def action_rewind(self) -> None:
-        if self.playing:
-            self.stop_playing()
-            return
-        if self.stepper is None or self.stepper.at_start:
-            return
-        self._start_timer("backward")
+    def __init__(self, app: GradstepApp):
+        self.app = app
+        self.state = PlayState.IDLE
+        self.speed = DEFAULT_SPEED               # an index into SPEEDS
+        self.timer: Timer | None = None
+        self.stop_requested = threading.Event()  # set by the UI, read by the run's thread
+        self.run_text = ""                       # "running to iteration N", while a run goes on
 
-    def action_stop(self) -> None:
-        self.stop_playing()
+    @property
+    def running(self) -> bool:
+        """A background run owns the Stepper."""
+        return self.state is PlayState.RUN
 
-    def action_faster(self) -> None:
-        self.speed = min(self.speed + 1, len(SPEEDS) - 1)
-        self._speed_changed()
+    def text(self) -> str:
+        """The state for the status line."""
+        speed = SPEEDS[self.speed]
+        rate = "max" if speed == 0 else f"{speed}/s"
+        if self.state is PlayState.FORWARD:
+            return f"▶ playing {rate} (space pauses)"
+        if self.state is PlayState.BACKWARD:
+            return f"◀ rewinding {rate} (b pauses)"
+        return f"speed {rate}"
 
-    def action_slower(self) -> None:
-        self.speed = max(self.speed - 1, 0)
-        self._speed_changed()
+    def _set(self, state: PlayState) -> None:
+        self.state = state
+        self.app.refresh_keys()
+        self.app.schedule_redraw()
 
-    def _speed_changed(self) -> None:
-        if self.playing in ("forward", "backward"):
-            direction = self.playing
-            self.stop_playing()
-            if SPEEDS[self.speed] == 0 and direction == "forward":
-                self.start_run(self.stepper.steps)
+    # ------------------------------------------------------------------ the keys
+    def play(self) -> None:
+        st = self.app.stepper
+        if self.state is not PlayState.IDLE:
+            self.stop()
+        elif st is not None and not st.at_end:
+            if SPEEDS[self.speed] == 0:
+                self.start_run(st.steps)
+            else:
+                self._start_timer(PlayState.FORWARD)
+
+    def rewind(self) -> None:
+        st = self.app.stepper
+        if self.state is not PlayState.IDLE:
+            self.stop()
+        elif st is not None and not st.at_start:
+            self._start_timer(PlayState.BACKWARD)
+
+    def faster(self) -> None:
+        self._set_speed(min(self.speed + 1, len(SPEEDS) - 1))
+
+    def slower(self) -> None:
+        self._set_speed(max(self.speed - 1, 0))
+
+    def _set_speed(self, speed: int) -> None:
+        self.speed = speed
+        direction = self.state
+        if direction in (PlayState.FORWARD, PlayState.BACKWARD):
+            self.stop()
+            if SPEEDS[speed] == 0 and direction is PlayState.FORWARD:
+                self.start_run(self.app.stepper.steps)
             else:
                 self._start_timer(direction)
-        self.notify(self.play_text(), timeout=1.5)
-        self.schedule_redraw()
+        self.app.notify(self.text(), timeout=1.5)
+        self.app.schedule_redraw()
 
-    def _start_timer(self, direction: str) -> None:
+    def stop(self) -> None:
+        """Stop the timer, or ask a background run to stop (it posts RunDone)."""
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+        if self.state is PlayState.RUN:
+            self.stop_requested.set()
+        elif self.state is not PlayState.IDLE:
+            self._set(PlayState.IDLE)
+
+    # ------------------------------------------------------------------ playing on a timer
+    def _start_timer(self, direction: PlayState) -> None:
         speed = SPEEDS[self.speed]
-        self.playing = direction
         interval = FRAME if speed == 0 else max(FRAME, 1 / speed)
         per_tick = 1 if speed == 0 else max(1, round(speed * interval))
-        self._timer = self.set_interval(interval, functools.partial(self._play_tick, direction, per_tick))
-        self.schedule_redraw()
+        self._set(direction)
+        self.timer = self.app.set_interval(interval, functools.partial(self._tick, direction, per_tick))
 
-    @guarded
-    def _play_tick(self, direction: str, per_tick: int) -> None:
-        st = self.stepper
-        if st is None or self.playing != direction:
-            self.stop_playing()
+    def _tick(self, direction: PlayState, per_tick: int) -> None:
+        try:
+            self._steps(direction, per_tick)
+        except Exception as e:       # the app must stay usable whatever an engine call raises
+            self.app.unexpected(e)
+
+    def _steps(self, direction: PlayState, per_tick: int) -> None:
+        st = self.app.stepper
+        if st is None or self.state is not direction:
+            self.stop()
             return
         ev = None
         for _ in range(per_tick):
-            if direction == "forward":
+            if direction is PlayState.FORWARD:
                 if st.at_end:
                     break
                 ev = st.step()
@@ -91,65 +151,60 @@ class Playback:
                     st.back_iteration()
                 else:
                     st.back()
-        self.after_motion(ev)
-        if (direction == "forward" and st.at_end) or (direction == "backward" and st.at_start):
-            self.stop_playing()
+        self.app.after_motion(ev)
+        if st.at_end if direction is PlayState.FORWARD else st.at_start:
+            self.stop()
 
-    def stop_playing(self) -> None:
-        """Stop the timer or ask a background run to stop (it posts RunDone)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self.playing == "run":
-            self._stop_run = True
-            return
-        if self.playing:
-            self.playing = ""
-            self.schedule_redraw()
-
+    # ------------------------------------------------------------------ a run in the background
     def start_run(self, count: int) -> None:
-        """Run whole iterations at full engine speed in a thread; the UI gets progress messages."""
-        st = self.stepper
+        """Train `count` whole iterations at full engine speed in a thread; the UI gets progress messages."""
+        st = self.app.stepper
         if st is None or st.at_end or count <= 0:
             return
-        self._stop_run = False
-        self.playing = "run"
-        target = min(st.steps, st.iteration + count)
-        self._run_text = f"running to iteration {target:,}"
-        self.main.query_one(StatusLine).show_text(f"{self._run_text}…  (esc stops)")
-        self.main.query_one(Banner).say(None)
+        self.stop_requested.clear()
+        self.run_text = f"running to iteration {min(st.steps, st.iteration + count):,}"
+        self._set(PlayState.RUN)
+        self.app.main.run_started(f"{self.run_text}…  (esc stops)")
+        self.app.run_worker(functools.partial(train, st, count, self.stop_requested, self.app.post_message),
+                            thread=True, exclusive=True, group="run", exit_on_error=False)
 
-        def work() -> None:
-            last = [0.0]
+    def progress(self, message: RunProgress) -> None:
+        if self.state is PlayState.RUN:
+            loss = f", loss {message.loss:.6g}" if message.loss is not None else ""
+            self.app.main.run_progress(f"{self.run_text}: iteration {message.iteration:,}{loss}  (esc stops)",
+                                       message.iteration, message.loss)
 
-            def progress(it: int) -> None:
-                now = time.monotonic()
-                if now - last[0] >= FRAME:
-                    last[0] = now
-                    losses = st.losses
-                    self.post_message(RunProgress(it, float(losses[-1]) if len(losses) else None))
-            try:
-                st.run_iterations(count, progress=progress, should_stop=lambda: self._stop_run, chunk=16)
-            except Exception as e:     # reported in the UI; the Stepper is still consistent
-                self.post_message(RunDone(f"{type(e).__name__}: {e}"))
-                return
-            self.post_message(RunDone())
-        self.run_worker(work, thread=True, exclusive=True, group="run", exit_on_error=False)
-
-    def on_run_progress(self, message: RunProgress) -> None:
-        if self.playing != "run":
-            return
-        self.main.query_one(StatusLine).show_text(
-            f"{self._run_text}: iteration {message.iteration:,}"
-            + (f", loss {message.loss:.6g}" if message.loss is not None else "") + "  (esc stops)")
-        self.main.query_one(LossCurve).add_point(message.iteration, message.loss)
-
-    def on_run_done(self, message: RunDone) -> None:
-        self.playing = ""
-        self._stop_run = False
+    def done(self, message: RunDone) -> None:
+        self.state = PlayState.IDLE
+        self.stop_requested.clear()
         if message.error:
-            self.notify(message.error, title="the run failed", severity="error", timeout=8)
-        self.main.query_one(LossCurve).losses = []
-        self.after_motion(select=True)
-        self.redraw()              # now, not later: whoever sees playing == "" sees the final state
+            self.app.notify(message.error, title="the run failed", severity="error", timeout=8)
+        self.app.after_motion(select=True)
+        self.app.redraw()            # now, not later: whoever sees IDLE sees the final state
 
+
+def train(st: Stepper, count: int, stop: threading.Event, post) -> None:
+    """The run's thread: `count` iterations in timed slices, a RunProgress about RUN_FRAME apart, then RunDone.
+
+    Nothing here touches a widget; post is the app's thread-safe post_message."""
+    size, shown = 16, time.monotonic()
+    try:
+        while count > 0 and not stop.is_set():
+            t0 = time.perf_counter()
+            n = min(size, count)
+            anomaly = st.run_iterations(n, chunk=n)
+            count -= n
+            if anomaly is not None or st.at_end:
+                break
+            took = time.perf_counter() - t0
+            size = max(1, min(MAX_SLICE, 2 * size, round(n * SLICE / took) if took > 0 else 2 * size))
+            now = time.monotonic()
+            if now - shown >= RUN_FRAME:
+                shown = now
+                it = st.iteration - 1                 # the last iteration run
+                losses = st.losses
+                post(RunProgress(it, float(losses[it - 1]) if 0 < it <= len(losses) else None))
+    except Exception as e:           # reported in the UI; the Stepper is still consistent
+        post(RunDone(f"{type(e).__name__}: {e}"))
+        return
+    post(RunDone())

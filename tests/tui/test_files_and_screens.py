@@ -40,7 +40,7 @@ async def test_reload_key_and_automatic_reload(scenario_copy):
         assert st.value(st.program.node("u").id) == 4.0
         path.write_text(path.read_text().replace("x = 2.0", "x = 3.0"))
         bump(path)
-        app.poll_file()
+        app.source.poll()
         await pilot.pause()
         assert app.stepper.value(app.stepper.program.node("u").id) == 9.0
 
@@ -55,7 +55,7 @@ async def test_broken_edit_keeps_the_last_good_graph_and_fixing_recovers(scenari
         before = picture(st)
         path.write_text(good.replace('v = "sin(u)"', 'v = "sin(u"'))
         bump(path)
-        app.poll_file()
+        app.source.poll()
         await pilot.pause()
         assert app.stepper is st and picture(st) == before
         assert "reload failed" in banner_text(app) and "chain_rule.toml" in banner_text(app)
@@ -63,9 +63,9 @@ async def test_broken_edit_keeps_the_last_good_graph_and_fixing_recovers(scenari
         assert st.tick == 3
         path.write_text(good.replace("x = 1.5", "x = 0.5"))
         bump(path)
-        app.poll_file()
+        app.source.poll()
         await pilot.pause()
-        assert app.stepper is not st and app.load_error is None
+        assert app.stepper is not st and app.source.error is None
         assert app.stepper.value(app.stepper.program.node("u").id) == 0.25
         assert "reload failed" not in banner_text(app)
 
@@ -77,7 +77,7 @@ async def test_deleted_file_is_reported_and_coming_back_recovers(scenario_copy):
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
         path.unlink()
-        app.poll_file()
+        app.source.poll()
         await pilot.pause()
         assert "missing" in banner_text(app)
         await pilot.press("n")
@@ -85,7 +85,7 @@ async def test_deleted_file_is_reported_and_coming_back_recovers(scenario_copy):
         await pilot.press("r")                                # a reload of a missing file fails softly
         assert app.stepper is st
         path.write_text(text)
-        app.poll_file()
+        app.source.poll()
         await pilot.pause()
         assert app.stepper is not st and "missing" not in banner_text(app)
 

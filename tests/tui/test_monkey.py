@@ -27,6 +27,7 @@ import gradstep.tui.app
 from gradstep.scenarios import bundled_dir
 from gradstep.tui.app import GradstepApp
 from gradstep.tui.bindings import ACTIONS
+from gradstep.tui.playback import PlayState
 from gradstep.tui.screens.error import ErrorScreen
 from gradstep.tui.screens.main import MainScreen
 
@@ -144,13 +145,13 @@ async def back_to_main(app: MonkeyApp, pilot) -> None:
         await pilot.pause()
         checking = [w for w in app.workers if w.group == "check" and not w.is_finished]
         base = ErrorScreen if app.stepper is None else MainScreen
-        if type(app.screen) is base and not app.playing and not checking:
+        if type(app.screen) is base and app.playback.state is PlayState.IDLE and not checking:
             return
-        if checking and not app.playing:
+        if checking and app.playback.state is PlayState.IDLE:
             await pilot.pause(0.05)         # its result screen is about to open
             continue
         await pilot.press("escape")
-    raise AssertionError(f"escape did not bring back the main screen: {app.screen!r}, playing={app.playing!r}")
+    raise AssertionError(f"escape did not bring back the main screen: {app.screen!r}, playing={app.playback.state}")
 
 
 async def still_answers(app: MonkeyApp, pilot, replay: str) -> None:

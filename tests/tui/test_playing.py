@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from gradstep.engine import Stepper, load_scenario
-from gradstep.tui.app import SPEEDS, GradstepApp
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.playback import SPEEDS, PlayState
 from gradstep.tui.screens.ask import AskNumber
 from gradstep.tui.widgets.losscurve import LossCurve
 
@@ -16,56 +17,56 @@ async def test_play_pause_and_rewind():
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
         start = picture(st)
-        app.speed = SPEEDS.index(100)
+        app.playback.speed = SPEEDS.index(100)
         await pilot.press("space")
         assert await wait_for(pilot, lambda: st.tick >= 10)
         await pilot.press("space")
-        assert app.playing == ""
+        assert app.playback.state is PlayState.IDLE
         paused = st.tick
         await pilot.pause(0.1)
         assert st.tick == paused                      # pausing stops the clock
-        app.speed = SPEEDS.index(1)                   # one step a second: rewinding is visibly under way
+        app.playback.speed = SPEEDS.index(1)                   # one step a second: rewinding is visibly under way
         await pilot.press("b")
-        assert app.playing == "backward"
+        assert app.playback.state is PlayState.BACKWARD
         await pilot.press("b")
-        assert app.playing == "" and 0 < st.tick <= paused
-        app.speed = SPEEDS.index(100)
+        assert app.playback.state is PlayState.IDLE and 0 < st.tick <= paused
+        app.playback.speed = SPEEDS.index(100)
         await pilot.press("b")
         assert await wait_for(pilot, lambda: st.at_start)
-        assert await wait_for(pilot, lambda: app.playing == "")   # rewinding stops by itself at tick 0
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)   # rewinding stops by itself at tick 0
         assert picture(st) == start
 
 
 async def test_speed_keys():
     app = GradstepApp(TWO_LAYER, watch_file=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = app.speed
+        s = app.playback.speed
         await pilot.press("plus")
-        assert app.speed == s + 1
+        assert app.playback.speed == s + 1
         await pilot.press("minus", "minus")
-        assert app.speed == s - 1
+        assert app.playback.speed == s - 1
         for _ in range(len(SPEEDS) + 2):
             await pilot.press("plus")
-        assert SPEEDS[app.speed] == 0                 # 'max' is the last speed
+        assert SPEEDS[app.playback.speed] == 0                 # 'max' is the last speed
         for _ in range(len(SPEEDS) + 2):
             await pilot.press("minus")
-        assert app.speed == 0
+        assert app.playback.speed == 0
 
 
 async def test_play_at_max_speed_runs_whole_iterations_in_the_background():
     app = GradstepApp(TWO_LAYER, watch_file=False)
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
-        app.speed = len(SPEEDS) - 1
+        app.playback.speed = len(SPEEDS) - 1
         await pilot.press("space")
-        assert await wait_for(pilot, lambda: app.playing == "")
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
         assert st.at_end
         headless = Stepper(load_scenario(TWO_LAYER))
         headless.run_iterations(headless.steps)
         for i in st.program.params:
             assert st.param(i).tobytes() == headless.param(i).tobytes()
         curve = app.main.query_one(LossCurve)
-        assert curve.losses == headless.losses.tolist()
+        assert curve.losses.tolist() == headless.losses.tolist()
 
 
 async def test_escape_stops_a_long_run_and_the_app_answers():
@@ -73,11 +74,11 @@ async def test_escape_stops_a_long_run_and_the_app_answers():
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
         await pilot.press("end")
-        assert app.playing == "run"
+        assert app.playback.state is PlayState.RUN
         assert app.check_action("step", ()) is None   # the Stepper belongs to the run
         assert await wait_for(pilot, lambda: len(app.main.query_one(LossCurve).losses) > 0)
         await pilot.press("escape")
-        assert await wait_for(pilot, lambda: app.playing == "")
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
         assert 1 < st.iteration < st.steps
         assert st.cursor.index == 0                   # a run stops at the start of an iteration
         tick = st.tick
@@ -98,7 +99,7 @@ async def test_go_to_iteration_back_and_forth():
         assert st.cursor.iteration == 7 and st.cursor.index == 0
         at7 = picture(st)
         app.goto(90)                                            # far ahead: a background run
-        assert await wait_for(pilot, lambda: app.playing == "")
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
         assert st.cursor.iteration == 90 and st.cursor.index == 0
         app.goto(7)
         await pilot.pause()

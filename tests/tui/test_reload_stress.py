@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from gradstep.tui.app import GradstepApp
+from gradstep.tui.playback import PlayState
 from gradstep.tui.widgets.status import Banner
 
 from tuitest import CHAIN, LONG_RUN, TWO_LAYER, picture, wait_for
@@ -76,7 +77,7 @@ async def test_a_broken_edit_shows_the_error_and_keeps_the_last_good_graph(scena
         st = app.stepper
         before, tick = picture(st), st.tick
         save(path, edit(good))
-        await reload(app, pilot, trigger, lambda: app.load_error is not None)
+        await reload(app, pilot, trigger, lambda: app.source.error is not None)
         assert app.stepper is st and picture(st) == before   # the last good graph, bit for bit
         shown = banner(app)
         assert "reload failed" in shown and path.name in shown, shown
@@ -98,13 +99,13 @@ async def test_fixing_the_file_recovers_with_the_new_content(scenario_copy, trig
         await pilot.press("f", "n")
         old, tick = app.stepper, app.stepper.tick
         save(path, BREAKAGES["unknown op"][0](good))
-        await reload(app, pilot, trigger, lambda: app.load_error is not None)
+        await reload(app, pilot, trigger, lambda: app.source.error is not None)
         assert app.stepper is old
         # The fix also changes the target, so the new content is visibly what runs.
         save(path, good.replace("y_hat = [0.5, 0.25]", "y_hat = [0.125, 0.75]"))
         await reload(app, pilot, trigger, lambda: app.stepper is not old)
         st = app.stepper
-        assert app.load_error is None and "reload failed" not in banner(app)
+        assert app.source.error is None and "reload failed" not in banner(app)
         assert st.tick == tick                                # the reload returns to the same tick
         np.testing.assert_array_equal(value(st, "y_hat"), [0.125, 0.75])
         # The forward pass of the new file, against NumPy by hand on the same leaves.
@@ -142,7 +143,7 @@ async def test_a_file_deleted_while_open_is_reported_and_the_app_keeps_running(s
         save(path, text.replace("x = 1.5", "x = 0.5"))        # the file comes back, edited
         assert await wait_for(pilot, lambda: app.stepper is not st)
         new = app.stepper
-        assert app.load_error is None and "missing" not in banner(app) and "reload failed" not in banner(app)
+        assert app.source.error is None and "missing" not in banner(app) and "reload failed" not in banner(app)
         await pilot.press("f")
         assert float(value(new, "f")) == pytest.approx(math.exp(math.sin(0.25)), rel=1e-15)
 
@@ -210,14 +211,14 @@ async def test_rapid_rewrites_end_in_the_state_of_the_last_write(scenario_copy, 
         await writing
         if last == "good":
             x = 1 + 49 / 64
-            assert await wait_for(pilot, lambda: app.load_error is None and app.stepper is not first
+            assert await wait_for(pilot, lambda: app.source.error is None and app.stepper is not first
                                   and float(value(app.stepper, "x")) == x)
             st = app.stepper
             assert "reload failed" not in banner(app)
             await pilot.press("home", "f")
             assert float(value(st, "f")) == pytest.approx(math.exp(math.sin(x * x)), rel=1e-15)
         else:
-            assert await wait_for(pilot, lambda: app.load_error is not None and "bogus49" in app.load_error)
+            assert await wait_for(pilot, lambda: app.source.error is not None and "bogus49" in app.source.error)
             assert "bogus49" in banner(app)
             st = app.stepper                                  # some good version, still stepping
             assert float(value(st, "x")) in {1.5} | {1 + k / 64 for k in range(50) if good[k]}
@@ -234,12 +235,12 @@ async def test_an_edit_during_a_background_run_is_picked_up_when_the_run_ends(sc
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
         await pilot.press("end")                              # a million iterations, in a thread
-        assert await wait_for(pilot, lambda: app.playing == "run")
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.RUN)
         save(path, good.replace('E = "(p - y) ** 2"', 'E = "(p - y) ** "'))
         await pilot.pause(2.5)                                # two polls while the run owns the Stepper
         assert app.stepper is st
         await pilot.press("escape")
-        assert await wait_for(pilot, lambda: app.playing == "" and app.load_error is not None)
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE and app.source.error is not None)
         assert app.stepper is st and "reload failed" in banner(app)
         # The run may have reached the end before escape (a fast machine): step back, which
         # works at any tick after the start, to show the last good Stepper still answers.
@@ -267,13 +268,13 @@ async def test_the_csv_data_file_is_watched_too(scenario_copy):
         await pilot.press("n")
         before = picture(st)
         save(csv, "\n".join(rows[:3] + ["1.0,abc"] + rows[4:]) + "\n")   # a cell that is not a number
-        assert await wait_for(pilot, lambda: app.load_error is not None)
+        assert await wait_for(pilot, lambda: app.source.error is not None)
         assert app.stepper is st and picture(st) == before and "reload failed" in banner(app)
         csv.unlink()
-        assert await wait_for(pilot, lambda: app.load_error is not None and "abc" not in app.load_error)
+        assert await wait_for(pilot, lambda: app.source.error is not None and "abc" not in app.source.error)
         assert app.stepper is st and picture(st) == before and "linear_regression.csv" in banner(app)
         await pilot.press("n")
         assert st.tick == 2
         save(csv, "\n".join(rows) + "\n")                             # restored: all 50 rows again
         assert await wait_for(pilot, lambda: app.stepper is not st)
-        assert app.load_error is None and value(app.stepper, "x").shape == (50,)
+        assert app.source.error is None and value(app.stepper, "x").shape == (50,)

@@ -7,6 +7,7 @@ import numpy as np
 
 from gradstep.engine import Phase, Stepper, load_scenario
 from gradstep.tui.app import GradstepApp
+from gradstep.tui.playback import PlayState
 from gradstep.tui.widgets.graph import GraphPane
 from gradstep.tui.widgets.status import StatusLine
 
@@ -112,7 +113,7 @@ async def test_home_and_end():
 
 async def _wait_idle(pilot, app) -> bool:
     from tuitest import wait_for
-    return await wait_for(pilot, lambda: app.playing == "")
+    return await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
 
 
 async def test_select_with_keys_and_mouse():

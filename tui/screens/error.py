@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ..palette import ERROR_TEXT, SOFT
+
 
 class ErrorScreen(Screen[None]):
     """Shown when a scenario cannot be loaded and there is no good graph to fall back on."""
@@ -27,9 +29,9 @@ class ErrorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="error-box"):
             yield Static(Text(f"The scenario {self.path} could not be loaded:", style="bold"))
-            yield Static(Text(self.message, style="#ff8787"), id="error-message")
+            yield Static(Text(self.message, style=ERROR_TEXT), id="error-message")
             yield Static(Text("Fix the file and save it (it is reloaded automatically), press r to retry, "
-                              "o to open another scenario, or q to quit.", style="#bcbcbc"))
+                              "o to open another scenario, or q to quit.", style=SOFT))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -37,4 +39,4 @@ class ErrorScreen(Screen[None]):
 
     def set_message(self, message: str) -> None:
         self.message = message
-        self.query_one("#error-message", Static).update(Text(message, style="#ff8787"))
+        self.query_one("#error-message", Static).update(Text(message, style=ERROR_TEXT))

@@ -9,7 +9,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from gradstep.engine import GradCheck
+from gradstep.engine import GradCheck, Stepper, gradcheck
+
+from ..palette import BAD, GOOD, HIGHLIGHT, MUTED
 
 
 def result_table(report: GradCheck) -> Table:
@@ -23,7 +25,7 @@ def result_table(report: GradCheck) -> Table:
     for c in report.leaves:
         t.add_row(Text(c.name), Text(c.kind), f"{c.checked}/{c.size}", f"{c.max_abs_error:.2e}",
                   f"{c.max_rel_error:.2e}",
-                  Text("ok", style="bold #87d787") if c.passed else Text("FAIL", style="bold #ff5f5f"))
+                  Text("ok", style=f"bold {GOOD}") if c.passed else Text("FAIL", style=f"bold {BAD}"))
     return t
 
 
@@ -39,16 +41,33 @@ class GradCheckScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         verdict = Text("all gradients agree" if self.report.passed else "some gradients DISAGREE",
-                       style="bold #87d787" if self.report.passed else "bold #ff5f5f")
+                       style=f"bold {GOOD}" if self.report.passed else f"bold {BAD}")
         with VerticalScroll(id="check-box"):
             yield Static(Text(f"Iteration {self.iteration}: backprop vs central differences. ") + verdict)
             yield Static(result_table(self.report))
             for w in self.report.warnings:
-                yield Static(Text(f"warning: {w}", style="#ffd75f"))
-            yield Static(Text("escape closes", style="#9e9e9e"))
+                yield Static(Text(f"warning: {w}", style=HIGHLIGHT))
+            yield Static(Text("escape closes", style=MUTED))
 
     def on_mount(self) -> None:
         self.query_one("#check-box").border_title = "Gradient check"
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def check_in_background(app, st: Stepper) -> None:
+    """Check the gradients of the current iteration in a thread; the result screen opens when done."""
+    leaves = dict(st.leaves_for(st.iteration))
+    leaves.update({u.param: u.w for u in st.updates()})
+    program, iteration = st.program, st.iteration
+
+    def work() -> None:              # touches no widget: the UI thread opens the screen
+        try:
+            report = gradcheck(program, leaves, iteration=iteration)
+        except Exception as e:
+            app.call_from_thread(app.notify, f"{type(e).__name__}: {e}", title="gradient check failed",
+                                 severity="error")
+            return
+        app.call_from_thread(lambda: app.push_screen(GradCheckScreen(report, iteration)))
+    app.run_worker(work, thread=True, group="check", exit_on_error=False)

@@ -10,14 +10,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ..bindings import ACTIONS
+from ..palette import ACCENT, HIGHLIGHT, MUTED
 
 
 def key_table() -> Table:
     """Key, action, reverse twin: the same rows as the README's table."""
     t = Table(box=None, pad_edge=False, expand=True, show_edge=False)
-    t.add_column("key", style="bold #ffd75f", no_wrap=True)
+    t.add_column("key", style=f"bold {HIGHLIGHT}", no_wrap=True)
     t.add_column("action", ratio=1)
-    t.add_column("undo", style="#87afff", no_wrap=True)
+    t.add_column("undo", style=ACCENT, no_wrap=True)
     for a in ACTIONS:
         t.add_row(Text(a.display), Text(a.help), Text(a.twin))
     t.add_row(Text("ctrl+p"), Text("Command palette: every action, and the bundled scenarios to open."), Text(""))
@@ -36,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
                 "[b]gradstep[/b]: step through forward, backward and update, one node at a time.\n"
                 "Time only moves when you press a key; every forward motion has a way back (undo column)."))
             yield Static(key_table())
-            yield Static(Text("escape, ? or q closes this help.", style="#9e9e9e"))
+            yield Static(Text("escape, ? or q closes this help.", style=MUTED))
 
     def on_mount(self) -> None:
         box = self.query_one("#help-box")

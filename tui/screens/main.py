@@ -1,10 +1,17 @@
-"""The main screen: status line, the four panes and the loss curve, and the Footer."""
+"""The main screen: status line, the four panes and the loss curve, and the Footer. It draws its
+panes from one call, show(View); during a background run only run_progress() draws, and only the
+status line and the loss curve."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
+
+from gradstep.engine import StepKind, Stepper
 
 from ..bindings import bindings
 from ..widgets.gradients import GradientsPane
@@ -14,6 +21,19 @@ from ..widgets.status import Banner, StatusLine
 from ..widgets.updates import UpdatesPane
 from ..widgets.values import ValuesPane
 
+NOTHING: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class View:
+    """What the panes show: the Stepper, the selected node, what the last step wrote and how."""
+
+    stepper: Stepper
+    selected: int
+    changed: frozenset[int] = NOTHING
+    kind: StepKind | None = None       # the kind of the step that wrote `changed`
+    play: str = ""                     # the replay's state, for the status line
+
 
 class MainScreen(Screen):
     """Everything at once, pudb style. Bindings live here (not on the App) so that they do not
@@ -21,21 +41,65 @@ class MainScreen(Screen):
 
     BINDINGS = bindings()
 
+    def __init__(self):
+        super().__init__()
+        self.status = StatusLine(id="status")
+        self.banner = Banner(id="banner")
+        self.graph = GraphPane(id="graph")
+        self.values = ValuesPane(id="values")
+        self.gradients = GradientsPane(id="gradients")
+        self.updates = UpdatesPane(id="updates")
+        self.curve = LossCurve(id="loss")
+
     def compose(self) -> ComposeResult:
-        yield StatusLine(id="status")
-        yield Banner(id="banner")
+        yield self.status
+        yield self.banner
         with Horizontal(id="panes"):
             with Vertical(id="left"):
-                yield GraphPane(id="graph")
-                yield ValuesPane(id="values")
+                yield self.graph
+                yield self.values
             with Vertical(id="right"):
-                yield GradientsPane(id="gradients")
-                yield UpdatesPane(id="updates")
-                yield LossCurve(id="loss")
+                yield self.gradients
+                yield self.updates
+                yield self.curve
         yield Footer()
 
     def on_mount(self) -> None:
-        titles = {"graph": "Graph", "values": "Forward values", "gradients": "Gradients ∂E/∂·",
-                  "updates": "Updates", "loss": "Loss"}
-        for wid, title in titles.items():
-            self.query_one(f"#{wid}").border_title = title
+        titles = {self.graph: "Graph", self.values: "Forward values", self.gradients: "Gradients ∂E/∂·",
+                  self.updates: "Updates", self.curve: "Loss"}
+        for pane, title in titles.items():
+            pane.border_title = title
+
+    def load(self, st: Stepper, keep_folds: bool) -> None:
+        """A new Stepper: lay out its program and forget what the panes kept of the old one."""
+        self.graph.load(st.program, self.graph.folded if keep_folds else None)
+        self.values.reset()
+        self.gradients.reset(st)
+        self.curve.clear()
+
+    def show(self, view: View) -> None:
+        """Every pane reads the Stepper again (each rebuilds only what changed)."""
+        st = view.stepper
+        sel = view.selected if 0 <= view.selected < len(st.program.nodes) else 0
+        forward = view.changed if view.kind is StepKind.FORWARD else NOTHING
+        backward = view.changed if view.kind in (StepKind.SEED, StepKind.BACKWARD) else NOTHING
+        with np.errstate(all="ignore"):
+            self.status.show(st, st.scenario.title, view.play)
+            self.graph.show(st, sel)
+            self.values.show(st, sel, forward)
+            self.gradients.show(st, sel, backward)
+            self.updates.show(st)
+            self.curve.show(st)
+
+    def say(self, lines: list[str]) -> None:
+        """The banner under the status line (nothing to say hides it)."""
+        self.banner.say("\n".join(lines) or None)
+
+    def run_started(self, text: str) -> None:
+        self.status.show_text(text)
+        self.banner.say(None)
+
+    def run_progress(self, text: str, iteration: int, loss: float | None) -> None:
+        """A background run's frame: the status line and the loss curve, nothing else."""
+        self.status.show_text(text)
+        self.curve.add_point(iteration, loss)

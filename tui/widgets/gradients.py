@@ -8,6 +8,7 @@ from rich.text import Text
 
 from gradstep.engine import Phase, Stepper, chain_paths, fmt_num
 
+from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, PENDING
 from . import tensorview
 from .lines import LinePane
 from .values import node_label
@@ -44,18 +45,18 @@ class GradientsPane(LinePane):
         head = Text(no_wrap=True, end="")
         head.append(f"∂{loss}/∂{name}", style="bold")
         if not p.needs_grad[selected]:
-            head.append("  no gradient flows here", style="#808080")
+            head.append("  no gradient flows here", style=PENDING)
             out.append(head)
         else:
             state = ("complete" if got >= want else f"partial, {got} of {want}") if got else "not reached yet"
-            head.append(f"  {state}", style="#87d787" if got >= want else "#ffd75f" if got else "#808080")
+            head.append(f"  {state}", style=GOOD if got >= want else HIGHLIGHT if got else PENDING)
             out.append(head)
             g = st.grad(selected)
             if g is not None:
-                out.extend(tensorview.lines(g, width, "bold #ffd75f" if selected in changed else ""))
+                out.extend(tensorview.lines(g, width, CHANGED if selected in changed else ""))
             out.extend(self._paths(st, selected, name, loss))
             out.extend(self._contributions(st, selected, name, width))
-        out.append(Text("gradients so far:", style="#6c6c6c", end=""))
+        out.append(Text("gradients so far:", style=FAINT, end=""))
         for n in p.nodes:
             g = st.grad(n.id)
             if g is None:
@@ -65,10 +66,10 @@ class GradientsPane(LinePane):
             hit = self._cache.get(n.id)
             if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
                 t = Text(no_wrap=True, end="")
-                t.append(f"∂{loss}/∂{node_label(n)} = ", style="bold #ffd75f" if hot else "#afafaf")
-                t.append(tensorview.short(g, width - t.cell_len - 10), style="bold #ffd75f" if hot else "")
+                t.append(f"∂{loss}/∂{node_label(n)} = ", style=CHANGED if hot else LABEL)
+                t.append(tensorview.short(g, width - t.cell_len - 10), style=CHANGED if hot else "")
                 if mark[0] < mark[1]:
-                    t.append(f"  ({mark[0]} of {mark[1]})", style="#ffd75f")
+                    t.append(f"  ({mark[0]} of {mark[1]})", style=HIGHLIGHT)
                 hit = (g, hot, mark, t, width)
                 self._cache[n.id] = hit
             out.append(hit[3])
@@ -83,28 +84,28 @@ class GradientsPane(LinePane):
             consumer = p.nodes[c.consumer]
             cname = node_label(consumer)
             t = Text(no_wrap=True, end="")
-            t.append(f" {k}. from {cname}:", style="#9e9e9e")
+            t.append(f" {k}. from {cname}:", style=MUTED)
             d = f"∂{cname}/∂{name}"
             f = Text(no_wrap=True, end="")
             f.append(f"    {d if len(d) <= 12 else 'local ∂'} = {st.formula(c.consumer, c.position)}",
-                     style="#87afff")
+                     style=ACCENT)
             local = st.local_derivative(c.consumer, c.position)
             formula = st.formula(c.consumer, c.position)
             if local is not None and np.size(local) <= tensorview.INLINE and tensorview.short(local) != formula:
-                f.append(f" = {tensorview.short(local)}", style="#87afff")
+                f.append(f" = {tensorview.short(local)}", style=ACCENT)
             if t.cell_len + f.cell_len - 3 <= width:
                 t.append_text(f[3:])
                 out.append(t)
             else:
                 out.extend([t, f])
             part = Text(no_wrap=True, end="")
-            part.append("    contribution ", style="#9e9e9e")
+            part.append("    contribution ", style=MUTED)
             part.append(tensorview.short(c.value, width - 17))
             out.append(part)
             total = c.value if total is None else total + c.value
             if len(contribs) > 1:
                 s = Text(no_wrap=True, end="")
-                s.append(f"    running sum after {k}: ", style="#9e9e9e")
+                s.append(f"    running sum after {k}: ", style=MUTED)
                 s.append(tensorview.short(total, width - 25), style="bold")
                 out.append(s)
         return out
@@ -127,15 +128,15 @@ class GradientsPane(LinePane):
             factors = "·".join(_factor(e.local) for e in path.edges)
             terms.append(factors)
             t = Text(no_wrap=True, end="")
-            t.append(f"  {route}: ", style="#9e9e9e")
+            t.append(f"  {route}: ", style=MUTED)
             t.append(f"{factors} = {fmt_num(path.product)}")
             lines.append(t)
         n = len(paths.paths)
         total = Text(no_wrap=True, end="")
-        total.append(f"chain rule, {n} path{'s' * (n > 1)}: ", style="#9e9e9e")
+        total.append(f"chain rule, {n} path{'s' * (n > 1)}: ", style=MUTED)
         total.append(f"∂{loss}/∂{name} = ", style="bold")
         if n <= MAX_PATHS_SHOWN:
             total.append(" + ".join(terms) + " = ")
-        total.append(fmt_num(paths.total), style="bold #87d787")
+        total.append(fmt_num(paths.total), style=f"bold {GOOD}")
         out = [total] + lines
         return out

@@ -14,11 +14,12 @@ from textual import events
 from gradstep.engine import Phase, Program, Stepper, fmt_shape
 
 from ..messages import NodeSelected
+from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, CHANGED, FAINT, GOOD, LANES, PENDING, PENDING_TAIL,
+                       SELECTED_ROW, SHAPE)
 from .lines import LinePane
 
 MAX_LANES = 12
 KIND = {"value": "input", "data": "data", "param": "param", "op": "op", "const": "const"}
-LANE_COLOURS = ("#5fafff", "#d7875f", "#87d787", "#d75fd7", "#d7d75f", "#5fd7d7")
 
 # What a lane cell becomes when a connector from a lane further left runs through it. A lane that
 # only passes by stays "│" (the connector hops over it), so ├ ┼ ╰ ┴ always mean "feeds this line".
@@ -81,10 +82,10 @@ def lanes(feeds: list[list[int]], used: list[bool]) -> list[Text]:
     for row in cells_by_row:
         t = Text()
         for ch, c in row:
-            t.append(ch, style=LANE_COLOURS[c % len(LANE_COLOURS)] if ch not in " ─" else "#6c6c6c")
+            t.append(ch, style=LANES[c % len(LANES)] if ch not in " ─" else FAINT)
         has_link = any(ch in "╰├╭┬┴┼" for ch, _ in row)
-        t.append(("─" if has_link else " ") * (width - len(row)), style="#6c6c6c")
-        t.append("─ " if has_link else "  ", style="#6c6c6c")
+        t.append(("─" if has_link else " ") * (width - len(row)), style=FAINT)
+        t.append("─ " if has_link else "  ", style=FAINT)
         out.append(t)
     return out
 
@@ -173,12 +174,14 @@ class GraphPane(LinePane):
         self.folded = set() if self.folded else multi
         self._layout()
 
-    def neighbour(self, node: int, delta: int) -> int:
-        """The node shown `delta` lines away from `node` (clamped)."""
+    def neighbour(self, node: int, delta: int, follow: bool = False) -> int:
+        """The node shown `delta` lines away from `node` (clamped); follow: scroll to its line."""
         if not self.rows:
             return node
-        r = self.row_of.get(node, 0) + delta
-        return self.rows[max(0, min(r, len(self.rows) - 1))].node
+        r = max(0, min(self.row_of.get(node, 0) + delta, len(self.rows) - 1))
+        if follow:
+            self.follow(r)
+        return self.rows[r].node
 
     # ------------------------------------------------------------------ per-step state
     def show(self, st: Stepper, selected: int, follow: bool = True) -> None:
@@ -230,28 +233,28 @@ class GraphPane(LinePane):
     def _render_row(self, row: Row, sig: tuple) -> Text:
         selected, is_next, done, status, bad, folded = sig
         t = Text(no_wrap=True, end="")
-        t.append("▶" if is_next else " ", style="bold #ffd75f")
+        t.append("▶" if is_next else " ", style=CHANGED)
         t.append_text(row.gutter)
         w = self._status_width
         if status:
-            colour = {"✓": "#87d787", "·": "#6c6c6c"}.get(status, "bold #ffd75f")
+            colour = {"✓": GOOD, "·": FAINT}.get(status, CHANGED)
             t.append(f"{status:<{w}}", style=colour)
         else:
             t.append(" " * w)
         if bad:
-            t.append("!", style="bold white on red")
+            t.append("!", style=ANOMALY_MARK)
             t.append(" ")
         if folded:
-            t.append("▸ ", style="bold #87afff")
-        style = "bold" if done else "#808080"
+            t.append("▸ ", style=f"bold {ACCENT}")
+        style = "bold" if done else PENDING
         if bad:
-            style = "bold red"
+            style = ANOMALY_LABEL
         t.append(row.label, style=style)
-        t.append(f"  {row.tail}", style="#6c8cac" if done else "#5f5f5f")
+        t.append(f"  {row.tail}", style=SHAPE if done else PENDING_TAIL)
         if folded:
-            t.append(f" +{len(row.members) - 1}", style="#87afff")
+            t.append(f" +{len(row.members) - 1}", style=ACCENT)
         if selected:
-            t.stylize("on #2d3f5f")
+            t.stylize(SELECTED_ROW)
         return t
 
     # ------------------------------------------------------------------ mouse

@@ -3,58 +3,91 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
 from gradstep.engine import fmt_num
 
+from ..palette import BAD, FAINT, HIGHLIGHT, LOSS_BAR, MUTED
+
 BARS = " ▁▂▃▄▅▆▇█"
 
 
 class LossCurve(Widget):
-    """Column bars of the loss per iteration (block means when there are more iterations than columns)."""
+    """Column bars of the loss per iteration (block means when there are more iterations than columns).
+
+    It keeps its own copy of the losses in a growing NumPy buffer: during a background run points
+    arrive a few times a second, each extending the curve by thousands of iterations, and a frame
+    costs the same at iteration 100 and at 1,000,000."""
 
     DEFAULT_CSS = "LossCurve { height: 6; }"
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.losses: list[float] = []
+        self._buf = np.zeros(0)
+        self._count = 0
         self.current = 0          # the iteration the stepper stands in
+        self.exact = True         # False while it shows a background run's sampled points
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The loss per iteration shown (1-based: losses[0] is iteration 1); a view of the curve's own copy."""
+        return self._buf[:self._count]
+
+    def show(self, st) -> None:
+        """Follow the Stepper: copy its losses when they (or the iteration it stands in) changed."""
+        losses = st.losses
+        if not self.exact or len(losses) != self._count or self.current != st.iteration:
+            self.set_losses(losses, st.iteration)
 
     def set_losses(self, losses, current: int) -> None:
-        """Plain floats only: the curve never holds the engine's arrays."""
-        self.losses = [float(x) for x in losses]
+        """Copy the losses (the curve never holds the engine's arrays)."""
+        self._buf = np.array(losses, dtype=np.float64)
+        self._count = len(self._buf)
         self.current = current
+        self.exact = True
         self.refresh()
 
+    def clear(self) -> None:
+        self.set_losses((), 0)
+
     def add_point(self, iteration: int, loss: float | None) -> None:
-        """During a background run: extend the curve to `iteration` (missing points are interpolated flat)."""
-        if loss is not None and iteration > len(self.losses):
-            fill = self.losses[-1] if self.losses else loss
-            self.losses.extend([fill] * (iteration - 1 - len(self.losses)))
-            self.losses.append(float(loss))
+        """During a background run: extend the curve to `iteration` (missing points are filled flat)."""
+        n = self._count
+        if loss is not None and iteration > n:
+            if iteration > len(self._buf):
+                grown = np.empty(max(iteration, 2 * len(self._buf), 1024))
+                grown[:n] = self._buf[:n]
+                self._buf = grown
+            self._buf[n:iteration - 1] = self._buf[n - 1] if n else loss
+            self._buf[iteration - 1] = loss
+            self._count = iteration
+            self.exact = False
         self.current = iteration
         self.refresh()
 
     def render(self) -> Text:
         w, h = self.size.width, self.size.height
-        pts = [x for x in self.losses if math.isfinite(x)]
-        if not self.losses or not pts:
-            return Text("loss: no iteration has reached the loss yet", style="#6c6c6c")
-        lo, hi = min(pts), max(pts)
+        losses = self.losses
+        finite = np.isfinite(losses)
+        if not finite.any():
+            return Text("loss: no iteration has reached the loss yet", style=FAINT)
+        lo, hi = float(losses[finite].min()), float(losses[finite].max())
         log = lo > 0 and hi / lo > 100
         f = (lambda v: math.log10(v)) if log else (lambda v: v)
         top, bottom = fmt_num(hi, 3), fmt_num(lo, 3)
         label_w = max(len(top), len(bottom)) + 1
         plot_w = max(1, w - label_w - 1)
         plot_h = max(1, h - 1)
-        n = len(self.losses)
+        n = len(losses)
         cols = min(plot_w, n)
-        values = []
-        for c in range(cols):
-            a, b = c * n // cols, max(c * n // cols + 1, (c + 1) * n // cols)
-            chunk = [x for x in self.losses[a:b] if math.isfinite(x)]
-            values.append(sum(chunk) / len(chunk) if chunk else float("nan"))
+        # Column c is the mean of the finite losses of iterations [c·n/cols, (c+1)·n/cols).
+        starts = np.arange(cols) * n // cols
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sums = np.add.reduceat(np.where(finite, losses, 0.0), starts)
+            counts = np.add.reduceat(finite.astype(np.int64), starts)
+            values = [float(v) for v in np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)]
         flo, fhi = f(lo), f(hi)
         span = (fhi - flo) or 1.0
         heights = [0 if not math.isfinite(v) else 1 + round((f(v) - flo) / span * (plot_h * 8 - 1)) for v in values]
@@ -62,12 +95,12 @@ class LossCurve(Widget):
         out = Text(no_wrap=True, end="")
         for r in range(plot_h):
             label = top if r == 0 else bottom if r == plot_h - 1 and hi != lo else ""
-            out.append(f"{label:>{label_w}}┤" if label else " " * label_w + "│", style="#9e9e9e")
+            out.append(f"{label:>{label_w}}┤" if label else " " * label_w + "│", style=MUTED)
             base = (plot_h - 1 - r) * 8
             for c, hgt in enumerate(heights):
                 k = max(0, min(8, hgt - base))
-                style = "#ff5f5f" if not math.isfinite(values[c]) else \
-                    "#ffd75f" if c == cur_col else "#5fafff"
+                style = BAD if not math.isfinite(values[c]) else \
+                    HIGHLIGHT if c == cur_col else LOSS_BAR
                 out.append(BARS[k] if math.isfinite(values[c]) else ("!" if r == plot_h - 1 else " "), style=style)
             out.append("\n")
         axis = " " * label_w + "└" + "─" * cols
@@ -77,8 +110,8 @@ class LossCurve(Widget):
         line = f"{' ' * (label_w + 1)}{left}"
         pad = max(1, label_w + 1 + cols - len(line) - len(right))
         if cols >= len(left) + len(right) + 2:
-            out.append(line + " " * pad + right, style="#9e9e9e")
+            out.append(line + " " * pad + right, style=MUTED)
         else:
-            out.append(axis, style="#6c6c6c")
-        out.append(f"  loss{scale}", style="#6c6c6c")
+            out.append(axis, style=FAINT)
+        out.append(f"  loss{scale}", style=FAINT)
         return out

@@ -6,8 +6,7 @@ from textual.widgets import Static
 
 from gradstep.engine import Phase, Stepper, fmt_num
 
-PHASE_COLOURS = {Phase.FORWARD: "#87d787", Phase.BACKWARD: "#ff875f", Phase.UPDATE: "#87afff",
-                 Phase.DONE: "#bcbcbc"}
+from ..palette import ACCENT, CHANGED, FAINT, PHASES
 
 
 class StatusLine(Static):
@@ -17,17 +16,17 @@ class StatusLine(Static):
         c = st.cursor
         t = Text(no_wrap=True, overflow="ellipsis", end="")
         t.append(f" {title} ", style="bold")
-        t.append("│ ", style="#6c6c6c")
+        t.append("│ ", style=FAINT)
         t.append(f"iteration {c.iteration}/{st.steps} ", style="bold")
-        t.append("│ ", style="#6c6c6c")
-        t.append(c.phase.value, style=f"bold {PHASE_COLOURS[c.phase]}")
+        t.append("│ ", style=FAINT)
+        t.append(c.phase.value, style=f"bold {PHASES[c.phase]}")
         if c.phase is not Phase.DONE:
             t.append(f" {c.index}/{c.length}")
-        t.append(" │ ", style="#6c6c6c")
-        t.append(f"η {fmt_num(st.eta)}", style="#87afff")
+        t.append(" │ ", style=FAINT)
+        t.append(f"η {fmt_num(st.eta)}", style=ACCENT)
         if play:
-            t.append(" │ ", style="#6c6c6c")
-            t.append(play, style="bold #ffd75f")
+            t.append(" │ ", style=FAINT)
+            t.append(play, style=CHANGED)
         self._set(t)
 
     def show_text(self, text: str) -> None:

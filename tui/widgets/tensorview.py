@@ -10,6 +10,8 @@ from rich.text import Text
 
 from gradstep.engine import fmt_num, format_tensor, stats, summary
 
+from ..palette import FAINT, MUTED, heat
+
 SMALL = 64           # up to this many elements a tensor is shown as numbers
 INLINE = 6           # up to this many elements a tensor fits on one line of a list
 HEAT_ROWS = 12
@@ -48,18 +50,6 @@ def fit(text: str, width: int) -> list[str]:
     return [head, "mean " + tail]
 
 
-def _colour(v: float, scale: float) -> str:
-    if not np.isfinite(v):
-        return "#ff00ff"
-    k = min(1.0, abs(v) / scale) if scale > 0 else 0.0
-    k = k ** 0.7
-    if v >= 0:
-        r, g, b = 40 + int(215 * k), 40 + int(40 * k), 40 + int(30 * k)
-    else:
-        r, g, b = 40 + int(30 * k), 40 + int(90 * k), 40 + int(215 * k)
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
 def _blocks(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Average a matrix down to at most rows × cols cells (non-finite cells stay non-finite)."""
     r_edges = np.linspace(0, a.shape[0], min(rows, a.shape[0]) + 1).astype(int)
@@ -96,16 +86,16 @@ def heatmap(a: np.ndarray, width: int) -> list[Text]:
         t = Text("  ", no_wrap=True, end="")
         stop = n_cols - blank if r == n_rows - 1 else n_cols
         for c in range(stop):
-            t.append("█", style=_colour(grid[r, c], scale))
+            t.append("█", style=heat(grid[r, c], scale))
         out.append(t)
     legend = Text("  ", no_wrap=True, end="")
-    legend.append("█", style=_colour(-scale, scale))
-    legend.append(f" {fmt_num(-scale, 3)}  ", style="#9e9e9e")
-    legend.append("█", style=_colour(0.0, scale))
-    legend.append(" 0  ", style="#9e9e9e")
-    legend.append("█", style=_colour(scale, scale))
-    legend.append(f" {fmt_num(scale, 3)}", style="#9e9e9e")
+    legend.append("█", style=heat(-scale, scale))
+    legend.append(f" {fmt_num(-scale, 3)}  ", style=MUTED)
+    legend.append("█", style=heat(0.0, scale))
+    legend.append(" 0  ", style=MUTED)
+    legend.append("█", style=heat(scale, scale))
+    legend.append(f" {fmt_num(scale, 3)}", style=MUTED)
     if n_rows * n_cols < a.size:
-        legend.append(f"  ({n_rows}×{n_cols} block means)", style="#6c6c6c")
+        legend.append(f"  ({n_rows}×{n_cols} block means)", style=FAINT)
     out.append(legend)
     return out

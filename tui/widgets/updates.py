@@ -6,6 +6,7 @@ from rich.text import Text
 
 from gradstep.engine import Phase, Stepper, fmt_num, fmt_shape
 
+from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, MUTED, SHAPE
 from . import tensorview
 from .lines import LinePane
 
@@ -20,8 +21,8 @@ class UpdatesPane(LinePane):
         width = max(10, self.scrollable_content_region.width)
         out = []
         head = Text(no_wrap=True, end="")
-        head.append(f"η = {fmt_num(st.eta)}", style="bold #87afff")
-        head.append("   w ← w − η·∂E/∂w" if p.params else "   no params: nothing to update", style="#9e9e9e")
+        head.append(f"η = {fmt_num(st.eta)}", style=f"bold {ACCENT}")
+        head.append("   w ← w − η·∂E/∂w" if p.params else "   no params: nothing to update", style=MUTED)
         out.append(head)
         focus = 0
         for k, u in enumerate(st.updates()):
@@ -30,22 +31,22 @@ class UpdatesPane(LinePane):
             if is_next:
                 focus = len(out)
             t = Text(no_wrap=True, end="")
-            t.append("▶ " if is_next else "  ", style="bold #ffd75f")
+            t.append("▶ " if is_next else "  ", style=CHANGED)
             t.append(node.name, style="bold")
-            t.append(f"  {fmt_shape(node.shape)}", style="#6c8cac")
+            t.append(f"  {fmt_shape(node.shape)}", style=SHAPE)
             if u.new is not None:
-                t.append("  updated", style="#87d787")
+                t.append("  updated", style=GOOD)
             elif is_next:
-                t.append("  next", style="#ffd75f")
+                t.append("  next", style=HIGHLIGHT)
             out.append(t)
             step = None if u.grad is None else -u.eta * np.asarray(u.grad)
             rows = [("w", u.w, ""), (f"∂{loss}/∂w", u.grad, ""), ("−η·∂E/∂w", step, ""),
-                    ("new w", u.new, "bold #87d787")]
+                    ("new w", u.new, f"bold {GOOD}")]
             for label, arr, style in rows:
                 r = Text(no_wrap=True, end="")
-                r.append(f"    {label:<9}", style="#9e9e9e")
+                r.append(f"    {label:<9}", style=MUTED)
                 if arr is None:
-                    r.append("—" if label != "new w" else "— (not yet)", style="#6c6c6c")
+                    r.append("—" if label != "new w" else "— (not yet)", style=FAINT)
                 else:
                     r.append(tensorview.short(arr, width - 13), style=style)
                 out.append(r)

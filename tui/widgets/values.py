@@ -5,11 +5,9 @@ from rich.text import Text
 
 from gradstep.engine import Stepper, fmt_shape
 
+from ..palette import CHANGED, FAINT, LABEL, MUTED, PENDING, SHAPE
 from . import tensorview
 from .lines import LinePane
-
-CHANGED = "bold #ffd75f"
-
 
 def node_label(node) -> str:
     """How a node is named in the value and gradient lists."""
@@ -37,15 +35,15 @@ class ValuesPane(LinePane):
         if self._detail is None or self._detail[0] != key:
             head = Text(no_wrap=True, end="")
             head.append(node_label(node), style="bold")
-            head.append(f"  {node.kind} {fmt_shape(node.shape)}", style="#6c8cac")
+            head.append(f"  {node.kind} {fmt_shape(node.shape)}", style=SHAPE)
             if node.op is not None and node.text != node.name:
-                head.append(f"  = {node.text}", style="#9e9e9e")
+                head.append(f"  = {node.text}", style=MUTED)
             detail = [head]
             if v is None:
-                detail.append(Text("  not computed yet in this iteration", style="#808080", end=""))
+                detail.append(Text("  not computed yet in this iteration", style=PENDING, end=""))
             else:
                 detail.extend(tensorview.lines(v, width, CHANGED if selected in changed else ""))
-            detail.append(Text("computed this iteration:", style="#6c6c6c", end=""))
+            detail.append(Text("computed this iteration:", style=FAINT, end=""))
             self._detail = (key, v, detail)
         out = list(self._detail[2])
         for n in p.nodes:
@@ -58,7 +56,7 @@ class ValuesPane(LinePane):
             hit = self._cache.get(n.id)
             if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width:
                 t = Text(no_wrap=True, end="")
-                t.append(f"{node_label(n)} = ", style=CHANGED if hot else "#afafaf")
+                t.append(f"{node_label(n)} = ", style=CHANGED if hot else LABEL)
                 t.append(tensorview.short(a, width - t.cell_len), style=CHANGED if hot else "")
                 hit = (a, hot, t, width)
                 self._cache[n.id] = hit

@@ -1,0 +1,62 @@
+"""Every colour of the TUI: Rich styles for the panes, and the variables the .tcss file uses.
+
+Names say what a colour means, not what it looks like, so a pane asks for PENDING or CHANGED and a
+change of scheme happens here alone.
+"""
+from __future__ import annotations
+
+import math
+
+from gradstep.engine import Phase
+
+# ---------------------------------------------------------------- text on the panes
+FAINT = "#6c6c6c"            # separators, axes, and the headings of lists
+MUTED = "#9e9e9e"            # secondary text: labels, legends, hints
+LABEL = "#afafaf"            # "name =" in the lists of values and gradients
+PENDING = "#808080"          # what has not happened yet in this iteration
+PENDING_TAIL = "#5f5f5f"     # kind and shape of a node not run yet
+SHAPE = "#6c8cac"            # kind and shape of a node
+SOFT = "#bcbcbc"             # instructions on the error screen; the phase "done"
+HIGHLIGHT = "#ffd75f"        # the cursor, partial gradients, keys, warnings, the play state
+CHANGED = f"bold {HIGHLIGHT}"  # what the last step wrote
+GOOD = "#87d787"             # complete, updated, agreeing
+BAD = "#ff5f5f"              # a failed check, a loss that is not finite
+ACCENT = "#87afff"           # η, local-derivative formulas, folded layers, reverse twins
+ERROR_TEXT = "#ff8787"       # an error message in full
+SELECTED_ROW = "on #2d3f5f"  # background of the selected line of the graph
+ANOMALY_MARK = "bold white on red"   # the "!" before the node that produced NaN or ±inf
+ANOMALY_LABEL = "bold red"
+
+PHASES = {Phase.FORWARD: GOOD, Phase.BACKWARD: "#ff875f", Phase.UPDATE: ACCENT, Phase.DONE: SOFT}
+
+# The graph's lanes, one colour per column of the gutter (cycled).
+LANES = ("#5fafff", "#d7875f", "#87d787", "#d75fd7", "#d7d75f", "#5fd7d7")
+
+LOSS_BAR = "#5fafff"
+NOT_FINITE_CELL = "#ff00ff"
+
+
+def heat(v: float, scale: float) -> str:
+    """A heatmap cell: red for positive, blue for negative, brighter for larger |v| (up to scale)."""
+    if not math.isfinite(v):
+        return NOT_FINITE_CELL
+    k = min(1.0, abs(v) / scale) if scale > 0 else 0.0
+    k = k ** 0.7
+    if v >= 0:
+        r, g, b = 40 + int(215 * k), 40 + int(40 * k), 40 + int(30 * k)
+    else:
+        r, g, b = 40 + int(30 * k), 40 + int(90 * k), 40 + int(215 * k)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# ---------------------------------------------------------------- variables for gradstep.tcss
+CSS = {
+    "gs-border": "#3a4a6a",               # a pane's frame
+    "gs-border-strong": "#6a8acf",        # a focused pane's frame, and dialog boxes
+    "gs-pane-title": "#afc7ef",
+    "gs-banner-error": "#5f0000",
+    "gs-banner-warning": "#5f5f00",
+    "gs-banner-text": "#ffffff",
+    "gs-error-border": "#af5f5f",
+    "gs-error-text": ERROR_TEXT,
+}

@@ -1,0 +1,89 @@
+"""The scenario on disk as the app sees it: open it, reload it when it or its data changes, and say
+what went wrong while the last good version stays on screen (or, with none, on the error screen)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import loading
+from .screens.error import ErrorScreen
+from .watch import Change, FileWatch
+
+if TYPE_CHECKING:
+    from .app import GradstepApp
+
+
+class ScenarioSource:
+    """The file shown (or failing to load), the version last loaded, and why the last load failed."""
+
+    def __init__(self, app: GradstepApp, path: Path):
+        self.app = app
+        self.files = FileWatch(Path(path))
+        self.error: str | None = None          # why the last load failed; None when it did not
+
+    @property
+    def path(self) -> Path:
+        return self.files.path
+
+    def load(self, path: Path, *, keep_position: bool) -> bool:
+        """Load a scenario; on failure keep the last good one (or show the error screen)."""
+        app = self.app
+        path = Path(path)
+        files, old = (self.files, app.stepper) if path == self.path else (FileWatch(path), None)
+        result = loading.load(files, old if keep_position else None)
+        if isinstance(result, loading.Failed):
+            return self._failed(files, result)
+        self.files, self.error = result.watch, None
+        app.adopt(result.stepper, keep_folds=old is not None)
+        return True
+
+    def _failed(self, files: FileWatch, failed: loading.Failed) -> bool:
+        app = self.app
+        self.error = failed.message
+        if failed.version is not None:
+            files.seen = failed.version          # a broken version is not retried at every poll
+        if app.stepper is not None and files is self.files:
+            app.banner()
+            app.notify(failed.message, title="reload failed: showing the last good version", severity="error",
+                       timeout=6)
+        elif app.stepper is not None:
+            app.notify(failed.message, title="could not open the scenario", severity="error", timeout=8)
+        else:
+            self.files = files
+            if isinstance(app.screen, ErrorScreen):
+                app.screen.set_message(failed.message)
+            else:
+                app.push_screen(ErrorScreen(str(files.path), failed.message))
+        return False
+
+    def poll(self) -> None:
+        """Reload when the scenario file or its data changes on disk; report a deleted file once."""
+        app = self.app
+        if app.playback.running:             # the run owns the Stepper: look again when it ends
+            return
+        change = self.files.poll()
+        if change is Change.MISSING:
+            app.banner()
+            app.notify(f"{self.path} was deleted or cannot be read; showing the last good version",
+                       severity="warning", timeout=6)
+        elif change is Change.CHANGED:
+            app.playback.stop()
+            self.reload()
+
+    def reload(self) -> None:
+        if self.load(self.path, keep_position=True):
+            self.app.notify(f"reloaded {self.path.name}", timeout=2)
+
+    def open(self, path: Path) -> None:
+        """Open another scenario (from the picker or the command palette)."""
+        self.app.playback.stop()
+        if self.load(Path(path), keep_position=False):
+            self.app.notify(f"opened {Path(path).name}", timeout=2)
+
+    def trouble(self) -> list[str]:
+        """What the banner says about the file: a failed reload, or a missing file."""
+        if self.error is not None:
+            return [f"reload failed, showing the last good version: {self.error}"]
+        if self.files.missing:
+            return [f"{self.path} is missing: showing the last good version"]
+        return []
