@@ -66,6 +66,15 @@ def paired_ratio(a: Samples, b: Samples) -> float:
     return statistics.median(x / y for x, y in zip(a.seconds, b.seconds))
 
 
+def ratio_spread(a: Samples, b: Samples) -> tuple[float, float]:
+    """The middle half (25th to 75th percentile) of the rounds' a/b: how far one run's median can be trusted."""
+    ratios = [x / y for x, y in zip(a.seconds, b.seconds)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return q1, q3
+
+
 def each_call_us(fn: Callable[[], object], count: int) -> list[float]:
     """Microseconds of each of `count` calls, timed one by one."""
     clock = time.perf_counter_ns
