@@ -3,7 +3,8 @@
 The real app (headless, 160×50) plays a two-layer replay of 1,000,000 iterations at full speed
 (training in a worker thread). Over a window it counts frames, presses a harmless key (z, fold
 all) every quarter second and times it to the next frame, and reads the iterations reached from
-the progress messages; the same Stepper path is then run bare in this process for comparison.
+the progress messages. For comparison the bare engine then trains the same replay in this
+process, as `gradstep run` does: Stepper.run_iterations with its default chunk, nothing else running.
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from gradstep.scenarios import bundled_dir
 from .headless import Probe, clock, make_app, settle
 from .report import Figure, line, section
 
-FPS_TARGET = 20.0
+FPS_TARGET = 10.0         # the screen still updates at least this often while training
 KEY_TARGET_MS = 100.0
-SPEED_FLAG = 0.8          # training beneath the UI slower than this × bare is flagged
+SPEED_TARGET = 0.9        # training beneath the UI at least this × the bare engine
 STEPS = 1_000_000
 SIZE = (160, 50)
 
@@ -37,13 +38,14 @@ def long_replay(folder: Path) -> Path:
 
 
 def bare_rate(path: Path, seconds: float) -> float:
-    """Iterations per second of Stepper.run_iterations alone, in chunks of 16 as the app runs them."""
+    """Iterations per second of the bare engine: Stepper.run_iterations alone, default chunk, large calls."""
     st = Stepper(load_scenario(path))
+    st.run_iterations(1024)                     # warm-up
     done = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        st.run_iterations(512, chunk=16)
-        done += 512
+        st.run_iterations(4096)
+        done += 4096
     return done / (time.perf_counter() - t0)
 
 
@@ -114,5 +116,5 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
         Figure("Playback: key to next frame (worst)", f"{worst:.1f} ms ({len(answered)}/{len(m['keys'])} keys)",
                f"≤ {KEY_TARGET_MS:g} ms", worst <= KEY_TARGET_MS and len(answered) == len(m["keys"])),
         Figure("Playback: training speed ÷ bare engine", f"{ratio:.2f}× ({m['rate']:,.0f} it/s)",
-               f"full speed (flag < {SPEED_FLAG}×)", ratio >= SPEED_FLAG),
+               f"≥ {SPEED_TARGET}×", ratio >= SPEED_TARGET),
     ], True

@@ -187,7 +187,7 @@ def train(st: Stepper, count: int, stop: threading.Event, post) -> None:
     """The run's thread: `count` iterations in timed slices, a RunProgress about RUN_FRAME apart, then RunDone.
 
     Nothing here touches a widget; post is the app's thread-safe post_message."""
-    size, shown = 16, time.monotonic()
+    size, due = 16, time.monotonic() + RUN_FRAME
     try:
         while count > 0 and not stop.is_set():
             t0 = time.perf_counter()
@@ -199,8 +199,8 @@ def train(st: Stepper, count: int, stop: threading.Event, post) -> None:
             took = time.perf_counter() - t0
             size = max(1, min(MAX_SLICE, 2 * size, round(n * SLICE / took) if took > 0 else 2 * size))
             now = time.monotonic()
-            if now - shown >= RUN_FRAME:
-                shown = now
+            if now >= due:                            # a steady RUN_FRAME apart, on average
+                due = max(due + RUN_FRAME, now)
                 it = st.iteration - 1                 # the last iteration run
                 losses = st.losses
                 post(RunProgress(it, float(losses[it - 1]) if 0 < it <= len(losses) else None))

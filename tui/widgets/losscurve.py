@@ -1,6 +1,7 @@
 """The loss curve over the iterations replayed so far, with numeric axis labels."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -71,9 +72,11 @@ class LossCurve(Widget):
         w, h = self.size.width, self.size.height
         losses = self.losses
         finite = np.isfinite(losses)
-        if not finite.any():
+        mask = None if finite.all() else finite          # None: all finite, the common and cheap case
+        points = losses if mask is None else losses[mask]
+        if not len(points):
             return Text("loss: no iteration has reached the loss yet", style=FAINT)
-        lo, hi = float(losses[finite].min()), float(losses[finite].max())
+        lo, hi = float(points.min()), float(points.max())
         log = lo > 0 and hi / lo > 100
         f = (lambda v: math.log10(v)) if log else (lambda v: v)
         top, bottom = fmt_num(hi, 3), fmt_num(lo, 3)
@@ -82,12 +85,7 @@ class LossCurve(Widget):
         plot_h = max(1, h - 1)
         n = len(losses)
         cols = min(plot_w, n)
-        # Column c is the mean of the finite losses of iterations [c·n/cols, (c+1)·n/cols).
-        starts = np.arange(cols) * n // cols
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sums = np.add.reduceat(np.where(finite, losses, 0.0), starts)
-            counts = np.add.reduceat(finite.astype(np.int64), starts)
-            values = [float(v) for v in np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)]
+        values = column_means(losses, mask, cols)
         flo, fhi = f(lo), f(hi)
         span = (fhi - flo) or 1.0
         heights = [0 if not math.isfinite(v) else 1 + round((f(v) - flo) / span * (plot_h * 8 - 1)) for v in values]
@@ -97,11 +95,11 @@ class LossCurve(Widget):
             label = top if r == 0 else bottom if r == plot_h - 1 and hi != lo else ""
             out.append(f"{label:>{label_w}}┤" if label else " " * label_w + "│", style=MUTED)
             base = (plot_h - 1 - r) * 8
-            for c, hgt in enumerate(heights):
-                k = max(0, min(8, hgt - base))
-                style = BAD if not math.isfinite(values[c]) else \
-                    HIGHLIGHT if c == cur_col else LOSS_BAR
-                out.append(BARS[k] if math.isfinite(values[c]) else ("!" if r == plot_h - 1 else " "), style=style)
+            cells = [(BARS[max(0, min(8, hgt - base))], HIGHLIGHT if c == cur_col else LOSS_BAR)
+                     if math.isfinite(values[c]) else ("!" if r == plot_h - 1 else " ", BAD)
+                     for c, hgt in enumerate(heights)]
+            for style, run in itertools.groupby(cells, key=lambda cell: cell[1]):   # one span per run
+                out.append("".join(ch for ch, _ in run), style=style)
             out.append("\n")
         axis = " " * label_w + "└" + "─" * cols
         right = f"it {n}"
@@ -115,3 +113,17 @@ class LossCurve(Widget):
             out.append(axis, style=FAINT)
         out.append(f"  loss{scale}", style=FAINT)
         return out
+
+
+def column_means(losses: np.ndarray, finite: np.ndarray | None, cols: int) -> list[float]:
+    """Column c: the mean of the finite losses of iterations [c·n/cols, (c+1)·n/cols), NaN if none is.
+
+    finite is the mask of finite losses, or None when all are (no masked copies then)."""
+    n = len(losses)
+    starts = np.arange(cols) * n // cols
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if finite is None:
+            return (np.add.reduceat(losses, starts) / np.diff(starts, append=n)).tolist()
+        sums = np.add.reduceat(np.where(finite, losses, 0.0), starts)
+        counts = np.add.reduceat(finite, starts, dtype=np.int64)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
