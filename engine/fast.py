@@ -15,7 +15,7 @@ both paths byte for byte.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
@@ -40,12 +40,20 @@ class _Grad:
 
 @dataclass
 class _Plan:
-    """One compiled iteration: forward and backward calls, and per param (buffer, gradient, temporary)."""
+    """One compiled iteration: forward and backward calls, and per param (buffer, gradient, temporary).
 
-    forward: list[Callable]
-    backward: list[Callable]
-    updates: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    scratch: dict[int, dict]           # per node: buffers its forward and VJP forms share
+    For breakpoint probes (engine/probes.py) it also records where each of the Stepper's steps ends
+    in the calls, and which array holds each gradient after each step.
+    """
+
+    vals: list[np.ndarray]
+    forward: list[Callable] = field(default_factory=list)
+    backward: list[Callable] = field(default_factory=list)
+    updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # (param, w, g, tmp)
+    scratch: dict[int, dict] = field(default_factory=dict)     # per node: buffers its forward and VJP forms share
+    forward_ends: dict[int, int] = field(default_factory=dict)      # op node -> forward calls done after it
+    backward_ends: dict[int, int] = field(default_factory=dict)     # passing node -> backward calls done after it
+    grads_set: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)  # passing node -> (input, array)
 
 
 MAX_BATCH_PLANS = 64      # unshuffled data: one plan per batch, reading the data in place, up to this many
@@ -54,13 +62,21 @@ MAX_BATCH_PLANS = 64      # unshuffled data: one plan per batch, reading the dat
 class FastPath:
     """A program compiled into flat lists of C-level calls on preallocated buffers."""
 
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, *, values: frozenset[int] = frozenset(),
+                 grads: frozenset[int] = frozenset()):
+        """values and grads name extra nodes whose value or gradient to compute (for breakpoint probes):
+        by default only what the loss and the param gradients need is computed."""
         p = scenario.program
         self.program = p
         self.scenario = scenario
         self.limit = scenario.grad_norm_limit
-        # Only what the loss and the param gradients need is computed.
         self.on_param = p.depends_on(("param",))
+        if grads:
+            wanted = p.depends_on_nodes(grads)
+            self.on_param = [a or b for a, b in zip(self.on_param, wanted)]
+        self.computes = list(p.feeds_loss)
+        for i in p.ancestors(values):
+            self.computes[i] = True
         # One value buffer per node; leaves get theirs filled at the start of a run.
         self.vals = [np.zeros(node.shape) for node in p.nodes]
         self._grad_bufs: dict[int, np.ndarray] = {}
@@ -98,14 +114,17 @@ class FastPath:
     def _compile(self, vals: list[np.ndarray]) -> _Plan:
         """Compile one iteration over these value buffers (the gradient buffers are shared by every plan)."""
         p = self.program
-        plan = _Plan([], [], [], {})
-        plan.forward = [self._compile_forward(p.nodes[i], vals, plan) for i in p.ops if p.feeds_loss[i]]
+        plan = _Plan(vals)
+        for i in p.ops:
+            if self.computes[i]:
+                plan.forward.append(self._compile_forward(p.nodes[i], vals, plan))
+                plan.forward_ends[i] = len(plan.forward)
         grads = self._compile_backward(vals, plan)
         for i in p.params:
             g = grads.get(i)
             if g is not None and g.current is not None:
                 tmp = self._tmp.setdefault(i, np.zeros(g.current.shape))
-                plan.updates.append((vals[i], g.current, tmp))
+                plan.updates.append((i, vals[i], g.current, tmp))
         return plan
 
     # ------------------------------------------------------------------ compile: forward
@@ -170,6 +189,8 @@ class FastPath:
                     plan.append(partial(np.add, target.current, dest, target.own))
                     target.current = target.own
                 target.ones = target.const = False
+            compiled.backward_ends[i] = len(plan)
+            compiled.grads_set[i] = [(j, grads[j].current) for _, j in p.passes_to[i] if j in grads]
         return grads
 
     def _contribution(self, node, pos: int, linear, g: _Grad, ins, out, dest: np.ndarray, shape,
@@ -193,7 +214,7 @@ class FastPath:
             eta_schedule: list[tuple[int, float]], leaves_for: Callable[[int], dict],
             on_loss: Callable[[int, list[float]], None], leaves_vary: bool = False, *,
             checkpoint: Callable[[int, dict[int, np.ndarray]], None] | None = None, every: int = 0,
-            stop_on_fault: bool = True) -> tuple[dict[int, np.ndarray], int | None]:
+            stop_on_fault: bool = True, probes=None) -> tuple[dict[int, np.ndarray] | None, int | None]:
         """Run `count` iterations from `first`; return the new params and the first faulty iteration.
 
         eta_schedule lists (first iteration, eta) in order. on_loss(first, losses) receives the
@@ -202,6 +223,9 @@ class FastPath:
         A fault is a non-finite loss, a non-finite param, or a gradient norm over the scenario's
         limit; with stop_on_fault=False the run goes on through faults (exact recomputation of a
         run that diverged). The params returned are fresh arrays.
+
+        probes (engine/probes.py) puts breakpoint checks between the calls; when one stops the run
+        (ProbeHit), the iteration it stopped in is in probes.stopped and the params are None.
         """
         p = self.program
         vals = self.vals
@@ -238,11 +262,13 @@ class FastPath:
                 seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
                 eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
                 runs = []
-                for plan in plans:
+                for k, plan in enumerate(plans):
                     upd = []
-                    for w, g, tmp in plan.updates:
+                    for _, w, g, tmp in plan.updates:
                         upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
                     calls = plan.forward + plan.backward
+                    if probes is not None:
+                        calls, upd = probes.calls(k, calls, upd)
                     runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
                 for it in range(it, seg_end):
                     if leaves_vary:
@@ -260,25 +286,50 @@ class FastPath:
                             for buf, col in copies:
                                 np.copyto(buf, col[k:k + ds.batch_size])
                     calls, after, updates = runs[(it - 1) % per_epoch]
-                    for f in calls:
-                        f()
+                    if probes is not None:
+                        probes.begin(it, eta)
+                        try:
+                            for f in calls:
+                                f()
+                        except ProbeStop:
+                            probes.stopped = it
+                            break
+                    else:
+                        for f in calls:
+                            f()
                     loss = float(loss_buf)
                     record(loss)
                     if loss - loss != 0.0 and stop_on_fault:
                         bad = it
                         break
                     if watch:
-                        if any(np.linalg.norm(g) > self.limit for _, g, _ in updates):
+                        if any(np.linalg.norm(g) > self.limit for _, _, g, _ in updates):
                             bad = it
                             break
-                        for f in after:
-                            f()
+                        try:
+                            for f in after:
+                                f()
+                        except ProbeStop:
+                            probes.stopped = it
+                            break
                     if it == cp_last:
                         checkpoint(it + 1, {i: vals[i].copy() for i in params})
                         cp_last += every
+                    if probes is not None:
+                        try:
+                            probes.end(it)          # the next iteration begins: its checks
+                        except ProbeStop:
+                            probes.stopped = it
+                            break
                 else:
                     it = seg_end
-            if bad is None and stop_on_fault and not all(_finite(w) for w, _, _ in plans[0].updates):
+                if probes is not None and probes.stopped is not None:
+                    break
+            if probes is not None and probes.stopped is not None:
+                on_loss(first, losses)
+                self._handed_out = None          # the buffers hold a half-done iteration
+                return None, None
+            if bad is None and stop_on_fault and not all(_finite(w) for _, w, _, _ in plans[0].updates):
                 # A param went non-finite without spoiling the loss: the caller searches the range.
                 bad = end - 1
         on_loss(first, losses)
@@ -286,6 +337,10 @@ class FastPath:
         if bad is None:
             self._handed_out = dict(out)
         return out, bad
+
+
+class ProbeStop(Exception):
+    """Raised by a breakpoint probe between the compiled calls to stop a run (engine/probes.py)."""
 
 
 def _finite(a: np.ndarray) -> bool:

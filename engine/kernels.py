@@ -37,6 +37,11 @@ def update(w: np.ndarray, grad: np.ndarray, eta: float) -> np.ndarray:
     return np.asarray(w - eta * grad)      # an array even for 0-d params, as stepping gives
 
 
+def descent_step(grad: np.ndarray, eta: float) -> np.ndarray:
+    """The step gradient descent applies, −η·∂E/∂w: the same bits as w − (w − η·g) never gives."""
+    return np.negative(eta * grad)
+
+
 def eta_at(schedule: list[tuple[int, float]], iteration: int) -> float:
     """The learning rate of an iteration from (first iteration, eta) pairs in order."""
     eta = schedule[0][1]

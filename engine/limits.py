@@ -25,3 +25,9 @@ MAX_NODES = 20_000                   # nodes in the whole program
 MAX_STEPS = 10_000_000               # training iterations ([train] steps, or --steps)
 MAX_WORK_PER_ITERATION = 2_000_000_000   # estimated multiply-adds of one forward pass
 MAX_TOTAL_WORK = 2_000_000_000_000   # estimated multiply-adds of a whole forward replay (steps x work)
+
+# Breakpoints and watches (conditions are untrusted input like the rest of a scenario)
+MAX_BREAKPOINTS = 64                 # breakpoints at once, from the file and the TUI together
+MAX_WATCHES = 32                     # watch expressions at once
+MAX_CONDITION_CHARS = 1_000          # characters in one condition or watch
+MAX_CONDITION_DEPTH = 32             # nesting of one condition: brackets, or operations inside operations

@@ -118,6 +118,26 @@ class Program:
             out[i] = any(out[j] for j in self.nodes[i].inputs)
         return out
 
+    def depends_on_nodes(self, nodes) -> list[bool]:
+        """For each node: is it one of these nodes, or does it depend on one?"""
+        out = [False] * len(self.nodes)
+        for i in nodes:
+            out[i] = True
+        for i in self.ops:
+            out[i] = out[i] or any(out[j] for j in self.nodes[i].inputs)
+        return out
+
+    def ancestors(self, nodes) -> list[int]:
+        """These nodes and every node they are computed from."""
+        seen = set()
+        stack = list(nodes)
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.nodes[i].inputs)
+        return sorted(seen)
+
     def __len__(self) -> int:
         return len(self.nodes)
 

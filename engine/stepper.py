@@ -7,6 +7,8 @@ recomputes forward with the same kernels, so every state is reproduced bit for b
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
@@ -14,8 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import kernels
+from . import hits, kernels
 from .accumulate import accumulate
+from .breakpoints import Breakpoint, Schedule, Stop, check, check_count, make_breakpoint
 from .errors import Anomaly, ScenarioError
 from .fast import FastPath
 from .history import BUDGET_BYTES, History
@@ -63,6 +66,7 @@ class Event:
     node: int            # the node computed, passing gradient, or the param updated
     writes: tuple[int, ...]   # nodes whose value or gradient this step changed
     anomaly: Anomaly | None = None
+    stop: Stop | None = None  # the breakpoint this step hit, if it stops here
 
 
 # Undo records: what a step overwrote, so going back restores it (never recomputes it).
@@ -107,6 +111,45 @@ class UpdateInfo:
     new: np.ndarray | None     # None until the update step has run
 
 
+class _Checks(enum.Enum):
+    """What a step does about breakpoints: count hits and stop (forward motion the user asked for),
+    note every hit without counting (reverse-continue's search), only keep changed(...)'s memory
+    (rebuilding it), or nothing (replaying to reach a tick)."""
+
+    COUNT = "count"
+    COLLECT = "collect"
+    MEMORY = "memory"
+    OFF = "off"
+
+
+class _View:
+    """The Stepper's state in an iteration, as a condition reads it (engine/conditions.View).
+
+    The iteration is given: right after an iteration's last step the tick already counts the next
+    one, but its state is still there to be checked.
+    """
+
+    __slots__ = ("st", "iteration", "eta")
+
+    def __init__(self, st: "Stepper", iteration: int):
+        self.st = st
+        self.iteration = iteration
+        self.eta = st.eta_at(iteration)
+
+    def value(self, node: int):
+        st = self.st
+        return st._params[node] if node in st._params else st._vals[node]
+
+    def grad(self, node: int):
+        return self.st._grads[node]
+
+    def update(self, param: int):
+        st = self.st
+        if param not in st._updated or st._grads[param] is None:
+            return None
+        return kernels.descent_step(st._grads[param], self.eta)
+
+
 class Stepper:
     """Steps a scenario's training run one node at a time, forwards and backwards in time."""
 
@@ -132,6 +175,16 @@ class Stepper:
         self._undo: list[_Computed | _Seeded | _Passed | _Updated] = []
         self.anomaly: Anomaly | None = None
         self._anomaly_tick = -1
+        # Breakpoints: checked after the steps that write what they read (engine/breakpoints.py).
+        self.breakpoints: list[Breakpoint] = []
+        self.schedule = Schedule(p)
+        self.stop: Stop | None = None
+        self._next_breakpoint = 1
+        self._checks = _Checks.COUNT
+        self._checked_at: dict[int, list[Breakpoint]] | None = None
+        self._memory_tick = 0                   # changed(...) memory is right for this tick
+        self._collected: list[tuple[int, bool]] = []     # (breakpoint id, at an iteration's beginning)
+        self._probing: dict[tuple, FastPath] = {}
         self._enter_iteration(1, self._params_at(1))
 
     # ------------------------------------------------------------------ where we are
@@ -268,11 +321,123 @@ class Stepper:
                 leaves[node] = value
         return leaves
 
+    # ------------------------------------------------------------------ breakpoints
+    def add_breakpoint(self, when: str | None = None, *, at: str | None = None, phase: str | None = None,
+                       ignore: int = 0, enabled: bool = True, name: str = "") -> Breakpoint:
+        """Add a breakpoint (a condition, a place, or both); raises ScenarioError if it does not check."""
+        check_count(len(self.breakpoints) + 1)
+        bp = make_breakpoint(self.program, self._next_breakpoint, when=when, at=at, phase=phase, ignore=ignore,
+                             enabled=enabled, name=name)
+        self._next_breakpoint += 1
+        self.breakpoints.append(bp)
+        self._breakpoints_changed()
+        return bp
+
+    def remove_breakpoint(self, bp_id: int) -> None:
+        self.breakpoints = [b for b in self.breakpoints if b.id != bp_id]
+        self._breakpoints_changed()
+
+    def breakpoint(self, bp_id: int) -> Breakpoint:
+        return next(b for b in self.breakpoints if b.id == bp_id)
+
+    def enable_breakpoint(self, bp_id: int, enabled: bool = True) -> None:
+        self.breakpoint(bp_id).enabled = enabled
+        self._breakpoints_changed()
+
+    def view(self) -> _View:
+        """The state at this tick as conditions and watches read it."""
+        return _View(self, self.iteration)
+
+    def _breakpoints_changed(self) -> None:
+        self._checked_at = None
+        self._memory_tick = -1          # a new condition's changed(...) needs its history
+
+    def checked_at(self, offset: int) -> list[Breakpoint]:
+        """The enabled breakpoints checked after the step at this offset of an iteration."""
+        if self._checked_at is None:
+            table: dict[int, list[Breakpoint]] = {}
+            for bp in self.breakpoints:
+                if bp.enabled:
+                    for k in self.schedule.offsets(bp):
+                        table.setdefault(k, []).append(bp)
+            self._checked_at = table
+        return self._checked_at.get(offset, [])
+
+    def continue_(self, *, progress: Callable[[int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Stop | Anomaly | None:
+        """Run forward to the next breakpoint hit and stand on the step that made it (or to an anomaly,
+        or the end). Whole iterations run in the fast path, with the checks as probes."""
+        return hits.continue_(self, progress=progress, should_stop=should_stop)
+
+    def reverse_continue(self, *, should_stop: Callable[[], bool] | None = None) -> Stop | None:
+        """Go back to the previous tick where a breakpoint holds, exactly (the same bits as going forward)."""
+        return hits.reverse_continue(self, should_stop=should_stop)
+
+    def _ensure_memory(self) -> None:
+        """Make changed(...)'s memory right for this tick before checks are counted.
+
+        The memory at a tick is a function of the timeline: the values at the previous checks. After a
+        jump it is rebuilt by replaying from the start of the previous iteration (the previous check of
+        any condition lies at most one iteration back), then the tick is reached again the usual way.
+        """
+        if self._memory_tick == self.tick:
+            return
+        target = self.tick
+        if any(bp.condition is not None and bp.condition.changed_slots for bp in self.breakpoints):
+            for bp in self.breakpoints:
+                bp.memory = bp.condition.new_memory() if bp.condition is not None else []
+            k = min(target // self.per_iteration, self.steps - 1)
+            with self._checking(_Checks.OFF):
+                self.seek(max(0, (k - 1) * self.per_iteration))
+            with self._checking(_Checks.MEMORY), np.errstate(all="ignore"):
+                while self.tick < target:
+                    self._step()
+            with self._checking(_Checks.OFF):
+                self.seek(target)
+        self._memory_tick = target
+
+    def _step_collecting(self) -> list[tuple[int, bool]]:
+        """One step that notes (without counting) the breakpoints holding after it: (id, at the beginning
+        of the next iteration)."""
+        self._collected = []
+        with self._checking(_Checks.COLLECT), np.errstate(all="ignore"):
+            self._step()
+        return self._collected
+
+    @contextlib.contextmanager
+    def _checking(self, mode: _Checks):
+        before, self._checks = self._checks, mode
+        try:
+            yield
+        finally:
+            self._checks = before
+
+    def _check(self, offset: int, iteration: int, place: tuple[str, int, int]) -> Stop | None:
+        """Check the breakpoints scheduled after the step at this offset (the schedule's length: the
+        iteration's beginning); count hits; the first past its ignore stops. place is the stop's
+        (phase, index, node)."""
+        stop = None
+        view = _View(self, iteration)
+        for bp in self.checked_at(offset):
+            if not check(bp, view):
+                continue
+            if self._checks is _Checks.MEMORY:
+                continue
+            if self._checks is _Checks.COLLECT:
+                self._collected.append((bp.id, offset == self.per_iteration))
+                continue
+            bp.hits += 1
+            if stop is None and bp.hits > bp.ignore:
+                stop = Stop(bp.id, self.tick, iteration, *place, bp.describe(self.program))
+        return stop
+
     # ------------------------------------------------------------------ stepping
     def step(self) -> Event | None:
         """Run one node (or one param update); None at the end of the run."""
         if self.tick >= self.total_ticks:
             return None
+        self._ensure_memory()
+        self.stop = None
         with np.errstate(all="ignore"):
             return self._step()
 
@@ -329,7 +494,8 @@ class Stepper:
         self._enter_iteration(it, self._params_at(it))
         self.tick = base
         self.anomaly = None
-        with np.errstate(all="ignore"):
+        self.stop = None
+        with self._checking(_Checks.OFF), np.errstate(all="ignore"):
             while self.tick < tick:
                 self._step()
 
@@ -395,7 +561,8 @@ class Stepper:
         for start in dict.fromkeys((max(chunk_start, bad - 1), chunk_start)):
             self.seek((start - 1) * S)
             self.anomaly = None
-            self._run_until(bad * S)
+            with self._checking(_Checks.OFF):
+                self._run_until(bad * S)
             if self.anomaly is not None:
                 return self.anomaly
         loss = self.program.nodes[self.program.loss]
@@ -406,13 +573,17 @@ class Stepper:
 
     # ------------------------------------------------------------------ internals
     def _run_until(self, end: int) -> list[Event]:
+        """Step to tick end, stopping early at an anomaly or a breakpoint hit."""
         events = []
         end = min(end, self.total_ticks)
+        if self._checks is _Checks.COUNT:
+            self._ensure_memory()
+            self.stop = None
         with np.errstate(all="ignore"):
             while self.tick < end:
                 ev = self._step()
                 events.append(ev)
-                if ev.anomaly is not None:
+                if ev.anomaly is not None or ev.stop is not None:
                     break
         return events
 
@@ -455,6 +626,9 @@ class Stepper:
         else:
             ev = self._update(p.nodes[p.params[c.index]], c, tick)
         self.tick = tick + 1
+        checking = bool(self.breakpoints) and self._checks is not _Checks.OFF
+        stop = self._check(tick % self.per_iteration, c.iteration, (c.phase.value, ev.index, ev.node)) \
+            if checking else None
         if ev.anomaly is not None and self.anomaly is None:
             self.anomaly = ev.anomaly
             self._anomaly_tick = tick
@@ -462,6 +636,14 @@ class Stepper:
             it = self.tick // self.per_iteration + 1
             self.history.record_start(it, self._params)
             self._enter_iteration(it, self._params)
+            if checking:
+                entry = self._check(self.per_iteration, it, (Phase.FORWARD.value, 0, self.program.ops[0]))
+                stop = stop or entry
+        if checking and self._memory_tick == tick:
+            self._memory_tick = tick + 1
+        if stop is not None:
+            ev = dataclasses.replace(ev, stop=stop)
+            self.stop = stop
         return ev
 
     def _forward(self, node, c: Cursor, tick: int) -> Event:

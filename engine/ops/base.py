@@ -65,6 +65,10 @@ class Op:
     into: Callable | None = None           # into(out, ins, attrs, scratch) -> a call writing the forward into out
     vjps_into: tuple[Callable | None, ...] = ()   # per input: (dest, g, ones, out, ins, attrs, scratch) -> calls
     template: Callable[[dict], dict] | None = None   # extra values for the formula templates, from the attrs
+    # Health (engine/health.py): an output of exactly 0 passes no gradient (relu: dead units), or
+    # outputs outside (lo, hi) pass almost none (tanh, sigmoid: saturated units).
+    dies: bool = False
+    saturates: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ how it reads
     def text(self, names: list[str], attrs: dict) -> str:

@@ -23,9 +23,9 @@ defop("log", 1, np.log, [lambda g, out, a: g / a], ["1/{0}"], same_shape, elemen
 defop("sin", 1, np.sin, [lambda g, out, a: g * np.cos(a)], ["cos({0})"], same_shape, elementwise=True)
 defop("cos", 1, np.cos, [lambda g, out, a: -(g * np.sin(a))], ["-sin({0})"], same_shape, elementwise=True)
 defop("tanh", 1, np.tanh, [lambda g, out, a: g * (1.0 - out * out)], ["1 - tanh({0})²"], same_shape,
-      elementwise=True)
+      elementwise=True, saturates=(-0.99, 0.99))
 defop("sigmoid", 1, _sigmoid, [lambda g, out, a: g * (out * (1.0 - out))], ["σ({0})·(1 - σ({0}))"],
-      same_shape, elementwise=True)
+      same_shape, elementwise=True, saturates=(0.01, 0.99))
 defop("softplus", 1, lambda a: np.logaddexp(0.0, a), [lambda g, out, a: g * _sigmoid(a)], ["σ({0})"], same_shape,
       elementwise=True)
 defop("sqrt", 1, np.sqrt, [lambda g, out, a: g / (2.0 * out)], ["1/(2·√{0})"], same_shape, elementwise=True)
@@ -54,7 +54,7 @@ def _relu_vjp_into(dest, g, ones, out, ins, attrs, scratch):
 
 
 defop("relu", 1, lambda a: np.maximum(a, 0.0), [lambda g, out, a: g * (a > 0.0)], ["[{0} > 0]"],
-      same_shape, elementwise=True, kinks=(0.0,), into=_relu_into, vjps_into=(_relu_vjp_into,))
+      same_shape, elementwise=True, kinks=(0.0,), dies=True, into=_relu_into, vjps_into=(_relu_vjp_into,))
 
 
 def _pow_vjp(g, out, a, p):
