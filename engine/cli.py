@@ -3,6 +3,10 @@
 The console script is `gradstep.tui.launch:main`, on the UI side: it hands these commands here and
 opens the TUI otherwise, so the engine never imports the UI.
 
+Exit codes: 0 success (for run: the replay ran to its end without stopping at a breakpoint), 1 a
+failed gradient check or a numeric anomaly, 2 a bad scenario, bad usage or a bad condition, 3 run
+stopped at a breakpoint (--until, --at, or the file's [[break]] tables), 70 a bug in gradstep.
+
 Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage,
 70 a bug in gradstep itself (one line on stderr; GRADSTEP_DEBUG=1 shows the traceback).
 """
@@ -24,7 +28,8 @@ from .errors import ScenarioError
 COMMANDS = ("run", "check", "trace", "dot")
 
 
-EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1 and 2, which carry meaning for scripts
+EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1, 2 and 3, which carry meaning for scripts
+EXIT_STOPPED = 3   # run stopped at a breakpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +78,11 @@ def _headless(argv: list[str]) -> int:
     run.add_argument("--steps", type=_positive_int, help="training iterations (default: the scenario's)")
     run.add_argument("--lr", type=_eta, help="learning rate η (default: the scenario's)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--until", metavar="EXPR", help="stop at the first step after which this condition holds "
+                     "(exit status 3), e.g. \"loss < 0.01\" or \"dead(h) >= 0.5\"")
+    run.add_argument("--at", metavar="NODE", help="stop at this node's step (with --until: check it only there)")
+    run.add_argument("--phase", choices=("forward", "backward", "update"), help="which step of --at's node")
+    run.add_argument("--no-breaks", action="store_true", help="ignore the scenario's [[break]] tables")
     check = sub.add_parser("check", help="gradient check of every param and value")
     check.add_argument("scenario")
     check.add_argument("--json", action="store_true")
@@ -82,6 +92,8 @@ def _headless(argv: list[str]) -> int:
     dot = sub.add_parser("dot", help="the graph as Graphviz DOT")
     dot.add_argument("scenario")
     args = parser.parse_args(argv)
+    if getattr(args, "phase", None) and not args.at:
+        parser.exit(2, "gradstep: --phase goes with --at (the node whose step to stop at)\n")
     from .scenario import load_scenario, steps_problem
     scenario = load_scenario(args.scenario)
     if getattr(args, "steps", None) is not None:
@@ -153,31 +165,71 @@ class _Progress:
 
 def cmd_run(scenario, args) -> int:
     import numpy as np
+    from .breakpoints import Stop
+    from .health import HealthRecorder
     from .stepper import Stepper
+    if args.no_breaks:
+        scenario.breakpoints = []
     st = Stepper(scenario, steps=args.steps, learning_rate=args.lr)
+    if args.until is not None or args.at is not None:
+        try:
+            st.add_breakpoint(args.until, at=args.at, phase=args.phase, name="--until")
+        except ScenarioError as e:
+            flag = "--until" if e.key in ("when", None) else f"--{e.key}"
+            raise ScenarioError(e.problem, file=flag) from None
+    recorder = None
+    if args.json:
+        # One health entry per iteration up to 1,000 iterations; beyond, every k-th (and the last).
+        recorder = HealthRecorder(st.program, max(1, -(-st.steps // 1000)), st.steps)
+        st.after_iteration = recorder
     progress = _Progress(st.steps)
-    anomaly = st.run_iterations(st.steps - 1, progress=progress)
+    if st.breakpoints:
+        result = st.continue_(progress=progress)
+    else:
+        result = st.run_iterations(st.steps - 1, progress=progress)
+        if result is None:
+            st.run_iteration()          # the last iteration node by node, to keep every gradient
+            result = st.anomaly
     progress.close()
-    if anomaly is None:
-        st.run_iteration()          # the last iteration node by node, to keep every gradient
-        anomaly = st.anomaly
     p = st.program
     losses = st.losses
+    stop = result if isinstance(result, Stop) else None
+    anomaly = None if stop is not None else result
     if anomaly is not None:
         print(f"gradstep: numeric anomaly: {anomaly.message}", file=sys.stderr)
         if args.json:
             print(json.dumps(_json_safe({"scenario": scenario.title, "steps": len(losses),
                                          "loss": losses.tolist(), "anomaly": anomaly.message})))
         return 1
+    if recorder is not None:
+        # The last iteration computed (the one the Stepper stands in) from the Stepper's own state.
+        view = st.view()
+        sample = recorder.monitor.measure(st.iteration, view.value, view.grad, view.update)
+        recorder.samples[st.iteration] = sample
+    problems = [f"breakpoint {b.id} ({b.describe(p)}): {b.problem}" for b in st.breakpoints if b.problem]
+    for problem in problems:
+        print(f"gradstep: warning: {problem}", file=sys.stderr)
     if args.json:
-        values = {n.key: _tolist(st.value(n.id)) for n in p.nodes if n.key is not None}
+        values = {n.key: _tolist(st.value(n.id)) for n in p.nodes if n.key is not None and st.value(n.id) is not None}
         grads = {p.nodes[i].name: _tolist(st.grad(i) if st.grad(i) is not None else np.zeros(p.nodes[i].shape))
                  for i in p.params + p.values + p.data}
         params = {p.nodes[i].name: _tolist(st.param(i)) for i in p.params}
         out = {"scenario": scenario.title, "steps": st.steps, "loss": losses.tolist(),
-               "values": values, "grads": grads, "params": params}
+               "values": values, "grads": grads, "params": params,
+               "health": [recorder.samples[k].as_dict() for k in sorted(recorder.samples)],
+               "health_every": recorder.every}
+        if stop is not None:
+            out["stopped"] = {"iteration": stop.iteration, "phase": stop.phase, "node": p.nodes[stop.node].name,
+                              "condition": stop.condition, "tick": stop.tick, "reads": _reads(st, stop)}
         print(json.dumps(_json_safe(out)))
-        return 0
+        return EXIT_STOPPED if stop is not None else 0
+    if stop is not None:
+        print(f"{scenario.title}: stopped at iteration {stop.iteration}, {stop.phase} step of "
+              f"{p.nodes[stop.node].name!r}: {stop.condition}")
+        from .display import summary
+        for name, value in _reads(st, stop).items():
+            print(f"  {name} = {summary(np.asarray(value))}")
+        return EXIT_STOPPED
     print(f"{scenario.title}: {st.steps:,} iteration{'s' if st.steps > 1 else ''}, η = {st.eta_at(1):g}")
     print(f"{'iteration':>10}  {'loss':>14}")
     for i in _milestones(len(losses)):
@@ -188,6 +240,31 @@ def cmd_run(scenario, args) -> int:
         for i in p.params:
             print(f"  {p.nodes[i].name}: {summary(st.param(i))}")
     return 0
+
+
+def _reads(st, stop) -> dict:
+    """The value of each quantity the stopping condition reads, as it stands at the stop."""
+    from .conditions import Quantity
+    bp = st.breakpoint(stop.breakpoint)
+    out = {}
+    if bp.condition is None:
+        return out
+    view = st.view()
+    view.iteration = stop.iteration
+    for r in sorted(bp.condition.reads, key=lambda r: (r.quantity.value, r.node if r.node is not None else -1)):
+        if r.quantity is Quantity.ITERATION:
+            out["iteration"] = stop.iteration
+        elif r.quantity is Quantity.ETA:
+            out["eta"] = st.eta_at(stop.iteration)
+        else:
+            name = st.program.nodes[r.node].name
+            label = {Quantity.VALUE: name, Quantity.GRAD: f"grad({name})", Quantity.UPDATE: f"update({name})"}[r.quantity]
+            if r == type(r)(Quantity.VALUE, st.program.loss):
+                label = "loss" if name != "loss" else name
+            v = getattr(view, r.quantity.value)(r.node)
+            if v is not None:
+                out[label] = _tolist(v)
+    return out
 
 
 def _milestones(n: int) -> list[int]:

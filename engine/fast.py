@@ -214,7 +214,8 @@ class FastPath:
             eta_schedule: list[tuple[int, float]], leaves_for: Callable[[int], dict],
             on_loss: Callable[[int, list[float]], None], leaves_vary: bool = False, *,
             checkpoint: Callable[[int, dict[int, np.ndarray]], None] | None = None, every: int = 0,
-            stop_on_fault: bool = True, probes=None) -> tuple[dict[int, np.ndarray] | None, int | None]:
+            stop_on_fault: bool = True, probes=None,
+            after_iteration: Callable | None = None) -> tuple[dict[int, np.ndarray] | None, int | None]:
         """Run `count` iterations from `first`; return the new params and the first faulty iteration.
 
         eta_schedule lists (first iteration, eta) in order. on_loss(first, losses) receives the
@@ -225,7 +226,9 @@ class FastPath:
         run that diverged). The params returned are fresh arrays.
 
         probes (engine/probes.py) puts breakpoint checks between the calls; when one stops the run
-        (ProbeHit), the iteration it stopped in is in probes.stopped and the params are None.
+        (ProbeStop), the iteration it stopped in is in probes.stopped and the params are None.
+        after_iteration(iteration, plan) is called after each iteration (health measures read the
+        plan's buffers then).
         """
         p = self.program
         vals = self.vals
@@ -315,6 +318,8 @@ class FastPath:
                     if it == cp_last:
                         checkpoint(it + 1, {i: vals[i].copy() for i in params})
                         cp_last += every
+                    if after_iteration is not None:
+                        after_iteration(it, self.plans[(it - 1) % per_epoch])
                     if probes is not None:
                         try:
                             probes.end(it)          # the next iteration begins: its checks

@@ -116,3 +116,21 @@ class HealthMonitor:
                     elif out.flow is not None and out.flow > EXPLODING:
                         out.verdict = "exploding"
         return out
+
+
+class HealthRecorder:
+    """Health measures of fast-path iterations, every `every`-th one (and the last), read from a plan's buffers."""
+
+    def __init__(self, program: Program, every: int, last: int):
+        self.monitor = HealthMonitor(program)
+        self.every, self.last = max(1, every), last
+        self.samples: dict[int, HealthSample] = {}
+
+    def __call__(self, iteration: int, plan) -> None:
+        if iteration % self.every and iteration != self.last:
+            return
+        grads = {i: g for i, _, g, _ in plan.updates}
+        steps = {i: tmp for i, _, _, tmp in plan.updates}
+        self.samples[iteration] = self.monitor.measure(
+            iteration, lambda i: plan.vals[i], grads.get,
+            lambda i: None if i not in steps else np.negative(steps[i]))

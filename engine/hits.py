@@ -73,7 +73,7 @@ def _run(st, fast: FastPath, it: int, n: int, probes: Probes | None):
         h.record_losses(first, losses)
     params, bad = fast.run(st._params_at(it), it, n, st._eta, st.leaves_for, on_loss,
                            leaves_vary=bool(st.edits), checkpoint=h.record_start, every=h.every,
-                           stop_on_fault=True, probes=probes)
+                           stop_on_fault=True, probes=probes, after_iteration=st.after_iteration)
     if params is not None and bad is None:
         h.record_start(it + n, params)
     return params, bad, np.array(got)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import expr, limits
+from .breakpoints import check_count, make_breakpoint
 from .data import DataSet, load_data
 from .errors import ScenarioError
 from .ops import REGISTRY, check_indices
@@ -22,7 +23,8 @@ from .files import FileProblem, read_file
 from .tomltext import clip, did_you_mean, find_line, toml_error
 from .tomlvalues import check_total, count, get, literal, literal_shape, only, type_name
 
-TABLES = ("scenario", "values", "params", "data", "graph", "train")
+TABLES = ("scenario", "values", "params", "data", "graph", "train", "break")
+BREAK_KEYS = ("when", "at", "phase", "ignore", "name", "enabled")
 INITS = ("normal", "uniform", "zeros", "ones")
 TRAIN_KEYS = ("loss", "learning_rate", "steps", "grad_norm_limit")
 
@@ -43,6 +45,7 @@ class Scenario:
     grad_norm_limit: float | None = None
     source: str = field(default="", repr=False)
     work: int = 0           # estimated multiply-adds of one forward pass (see limits.MAX_TOTAL_WORK)
+    breakpoints: list[dict] = field(default_factory=list)   # [[break]] tables, checked: Stepper.add_breakpoint(**b)
 
     @property
     def loss(self) -> int:
@@ -100,7 +103,11 @@ class _Loader:
                 raise ScenarioError(f"unknown table [{table}]{did_you_mean(table, TABLES)}; the tables are "
                                     + ", ".join(f"[{t}]" for t in TABLES), table=table)
         for table in TABLES:
-            if table in doc and not isinstance(doc[table], dict):
+            if table == "break":
+                if table in doc and not (isinstance(doc[table], list) and all(isinstance(t, dict) for t in doc[table])):
+                    raise ScenarioError("breakpoints are written as [[break]] tables, one per breakpoint",
+                                        table=table)
+            elif table in doc and not isinstance(doc[table], dict):
                 raise ScenarioError(f"[{table}] must be a table, got {type_name(doc[table])}", table=table)
         if "scenario" in doc:       # first, so 'graph = ...' written under [scenario] is named as such
             only(doc["scenario"], "scenario", ("title", "description", "seed"))
@@ -192,10 +199,11 @@ class _Loader:
         limit = get(train, "train", "grad_norm_limit", float, math.inf)
         if not limit > 0:
             raise ScenarioError("grad_norm_limit must be a positive number", table="train", key="grad_norm_limit")
+        breaks = _breakpoints(doc.get("break", []), program)
         return Scenario(title=title, description=description.strip(), path=Path(self.file) if self.base_dir
                         else None, seed=seed, program=program, initial=initial, learning_rate=lr,
                         steps=steps, data=data, grad_norm_limit=None if math.isinf(limit) else limit,
-                        source=self.text, work=work)
+                        source=self.text, work=work, breakpoints=breaks)
 
     def check_name(self, b: ProgramBuilder, table: str, name: str) -> None:
         if not name.isidentifier() or not name.isascii():
@@ -297,6 +305,23 @@ def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
         raise ScenarioError(f"scale = {scale:g} is so large that the {init} draw overflows float64; "
                             f"use a smaller scale", table=table, key=name)
     return value
+
+
+def _breakpoints(tables: list[dict], program: Program) -> list[dict]:
+    """[[break]] tables, each checked against the program (untrusted input like the rest of the file)."""
+    check_count(len(tables))
+    out = []
+    for k, t in enumerate(tables):
+        only(t, "break", BREAK_KEYS)
+        spec = {"when": get(t, "break", "when", str, None) if "when" in t else None,
+                "at": get(t, "break", "at", str, None) if "at" in t else None,
+                "phase": get(t, "break", "phase", str, None) if "phase" in t else None,
+                "ignore": get(t, "break", "ignore", int, 0),
+                "enabled": get(t, "break", "enabled", bool, True),
+                "name": get(t, "break", "name", str, "") if "name" in t else f"break {k + 1}"}
+        make_breakpoint(program, k + 1, **spec)          # raises ScenarioError naming the problem
+        out.append(spec)
+    return out
 
 
 _KIND_TABLE = {"value": "values", "param": "params", "data": "data", "op": "graph"}

@@ -185,7 +185,10 @@ class Stepper:
         self._memory_tick = 0                   # changed(...) memory is right for this tick
         self._collected: list[tuple[int, bool]] = []     # (breakpoint id, at an iteration's beginning)
         self._probing: dict[tuple, FastPath] = {}
+        self.after_iteration = None             # called as (iteration, plan) after each fast iteration
         self._enter_iteration(1, self._params_at(1))
+        for spec in scenario.breakpoints:       # [[break]] tables, checked at load
+            self.add_breakpoint(**spec)
 
     # ------------------------------------------------------------------ where we are
     @property
@@ -547,7 +550,7 @@ class Stepper:
         h = self.history
         params, bad = self.fast.run(params, iteration, count, self._eta, self.leaves_for, h.record_losses,
                                     leaves_vary=bool(self.edits), checkpoint=h.record_start, every=h.every,
-                                    stop_on_fault=stop_on_fault)
+                                    stop_on_fault=stop_on_fault, after_iteration=self.after_iteration)
         if bad is None:
             h.record_start(iteration + count, params)
         return params, bad

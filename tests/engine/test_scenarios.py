@@ -318,6 +318,12 @@ def test_readme_has_examples():
 @pytest.mark.parametrize("text", GOOD)
 def test_readme_example_loads_and_runs(text):
     sc = engine.load_scenario_text(text, file="README.md", base_dir=SCENARIOS)
+    if "[[break]]" in text:
+        # The example's breakpoints are live: run_iteration stops at the first one that holds.
+        st = engine.Stepper(sc)
+        st.run_iteration()
+        assert st.stop is not None and len(st.breakpoints) == text.count("[[break]]")
+        sc.breakpoints = []
     st = engine.Stepper(sc)
     st.run_iteration()
     if "grad_norm_limit" in text:
