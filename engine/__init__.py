@@ -7,6 +7,10 @@ _WHERE = {
     "fmt_num": "display", "fmt_shape": "display", "format_tensor": "display", "stats": "display",
     "summary": "display",
     "Anomaly": "errors", "ScenarioError": "errors",
+    "Breakpoint": "breakpoints", "Place": "breakpoints", "Stop": "breakpoints",
+    "Condition": "conditions", "compile_condition": "conditions", "Unavailable": "conditions",
+    "NumericProblem": "conditions",
+    "HealthMonitor": "health", "HealthRecorder": "health", "HealthSample": "health",
     "GradCheck": "grad_check", "LeafCheck": "grad_check", "gradcheck": "grad_check",
     "REGISTRY": "ops", "Op": "ops",
     "Edge": "paths", "Path": "paths", "Paths": "paths", "chain_paths": "paths",
@@ -23,6 +27,12 @@ def _module(name: str):
     """The submodule that defines an exported name, imported with a static statement."""
     if name == "display":
         from . import display as m
+    elif name == "breakpoints":
+        from . import breakpoints as m
+    elif name == "conditions":
+        from . import conditions as m
+    elif name == "health":
+        from . import health as m
     elif name == "errors":
         from . import errors as m
     elif name == "grad_check":

@@ -198,3 +198,38 @@ class ArrayView:
 
     def update(self, param: int):
         return None
+
+
+def parse_place(text: str, program: Program, schedule: Schedule, steps: int) -> int:
+    """A tick from what a person types to go somewhere: '500' (the start of iteration 500), or
+    '500 backward h' (just after h's backward step in iteration 500: where a breakpoint there stops).
+
+    Raises ValueError with a sentence naming what is wrong.
+    """
+    parts = str(text).split()
+    if not parts or len(parts) not in (1, 3):
+        raise ValueError("type an iteration (500), or an iteration, a phase and a node (500 backward h)")
+    try:
+        iteration = int(parts[0])
+    except ValueError:
+        raise ValueError(f"{parts[0][:20]!r} is not an iteration number") from None
+    if not 1 <= iteration <= steps:
+        raise ValueError(f"iteration {iteration} is outside 1..{steps}")
+    S = schedule.length
+    if len(parts) == 1:
+        return (iteration - 1) * S
+    try:
+        phase = Place(parts[1])
+    except ValueError:
+        raise ValueError(f"phase must be forward, backward or update, not {parts[1][:20]!r}") from None
+    node = program.by_name.get(parts[2])
+    if node is None and parts[2] == "loss":
+        node = program.loss
+    if node is None:
+        import difflib
+        close = difflib.get_close_matches(parts[2], list(program.by_name), n=1, cutoff=0.6)
+        raise ValueError(f"no node {parts[2][:40]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    for k, place in enumerate(schedule.places):
+        if place == (phase, node):
+            return (iteration - 1) * S + k + 1
+    raise ValueError(f"{parts[2]!r} has no {phase.value} step")

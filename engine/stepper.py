@@ -18,7 +18,8 @@ import numpy as np
 
 from . import hits, kernels
 from .accumulate import accumulate
-from .breakpoints import Breakpoint, Schedule, Stop, check, check_count, make_breakpoint
+from .breakpoints import Breakpoint, Schedule, Stop, check, check_count, make_breakpoint, parse_place
+from .health import HealthMonitor, HealthSample
 from .errors import Anomaly, ScenarioError
 from .fast import FastPath
 from .history import BUDGET_BYTES, History
@@ -186,6 +187,7 @@ class Stepper:
         self._collected: list[tuple[int, bool]] = []     # (breakpoint id, at an iteration's beginning)
         self._probing: dict[tuple, FastPath] = {}
         self.after_iteration = None             # called as (iteration, plan) after each fast iteration
+        self.health = HealthMonitor(p)
         self._enter_iteration(1, self._params_at(1))
         for spec in scenario.breakpoints:       # [[break]] tables, checked at load
             self.add_breakpoint(**spec)
@@ -350,6 +352,15 @@ class Stepper:
     def view(self) -> _View:
         """The state at this tick as conditions and watches read it."""
         return _View(self, self.iteration)
+
+    def health_now(self) -> HealthSample:
+        """The gradient health measures of the current iteration, as far as it has got."""
+        v = self.view()
+        return self.health.measure(self.iteration, v.value, v.grad, v.update)
+
+    def place_tick(self, text: str) -> int:
+        """The tick of '500' (iteration 500's start) or '500 backward h' (just after that step)."""
+        return parse_place(text, self.program, self.schedule, self.steps)
 
     def _breakpoints_changed(self) -> None:
         self._checked_at = None

@@ -381,3 +381,31 @@ def test_continue_runs_whole_iterations_in_the_fast_path_not_node_by_node(condit
     st.add_breakpoint(condition)
     assert st.continue_() is None and st.at_end
     assert calls["n"] <= 4 * st.per_iteration, calls["n"]
+
+
+def test_going_to_a_typed_place():
+    st = _load(TWO_LAYER, 600)
+    S = st.per_iteration
+    assert st.place_tick("500") == 499 * S
+    tick = st.place_tick("500 backward h")
+    st.seek(tick)
+    inner = next(n.id for n in st.program.nodes if n.name == "W1 @ x")
+    assert st.cursor.iteration == 500 and st.grad(inner) is not None       # h has just passed it on
+    assert st.place_tick("2 update W2") == 2 * S
+    assert st.place_tick("1 forward E") == st.program.ops.index(st.program.loss) + 1
+    for bad, words in [("0", "outside 1..600"), ("abc", "not an iteration"), ("5 sideways h", "phase must be"),
+                       ("5 backward hh", "did you mean 'h'"), ("5 update h", "no update step"), ("5 h", "type an")]:
+        with pytest.raises(ValueError, match=words):
+            st.place_tick(bad)
+
+
+def test_health_now_reads_the_current_iteration():
+    st = _load(TWO_LAYER, 5)
+    st.run_phase()
+    h = st.health_now()
+    assert h.dead["h"] == np.mean(st.value(_id(st, "h")) == 0) and h.grad_norm == {}
+    st.run_phase()
+    st.step()                                    # W1's update
+    h = st.health_now()
+    assert h.grad_norm["W1"] == np.linalg.norm(st.grad(_id(st, "W1")))
+    assert set(h.update_ratio) == {"W1"}
