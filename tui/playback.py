@@ -2,9 +2,10 @@
 a background thread that trains whole iterations at full engine speed.
 
 While that thread runs it owns the Stepper. It trains in slices of about SLICE seconds (sized by
-how long the last slice took) and posts a RunProgress about RUN_FRAME apart; the UI draws only the
-status line and the loss curve from those, so the two threads' shared GIL goes almost all to
-training. When RunDone arrives the UI redraws fully.
+how long the last slice took) and posts a RunProgress RUN_FRAME apart. From those the UI draws the
+status line only, and the loss curve a few times a second (losscurve.RUN_REDRAW): the two threads
+share one GIL, and each frame the UI draws is training time lost. When RunDone arrives the UI
+redraws fully.
 """
 from __future__ import annotations
 

@@ -86,6 +86,3 @@ class LinePane(ScrollView, can_focus=True):
             strip = Strip(list(text.render(self.app.console)), text.cell_len)
             self._strips[row] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
-
-    def on_resize(self) -> None:
-        self._strips.clear()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import numpy as np
 from rich.text import Text
@@ -13,14 +14,16 @@ from gradstep.engine import fmt_num
 from ..palette import BAD, FAINT, HIGHLIGHT, LOSS_BAR, MUTED
 
 BARS = " ▁▂▃▄▅▆▇█"
+RUN_REDRAW = 0.25         # seconds between redraws during a background run (the status line says more, more often)
 
 
 class LossCurve(Widget):
     """Column bars of the loss per iteration (block means when there are more iterations than columns).
 
     It keeps its own copy of the losses in a growing NumPy buffer: during a background run points
-    arrive a few times a second, each extending the curve by thousands of iterations, and a frame
-    costs the same at iteration 100 and at 1,000,000."""
+    arrive a dozen times a second, each extending the curve by thousands of iterations, and a frame
+    costs the same at iteration 100 and at 1,000,000. A frame of the curve costs a few milliseconds
+    the run could train in, so during a run it is redrawn only every RUN_REDRAW seconds."""
 
     DEFAULT_CSS = "LossCurve { height: 6; }"
 
@@ -30,6 +33,7 @@ class LossCurve(Widget):
         self._count = 0
         self.current = 0          # the iteration the stepper stands in
         self.exact = True         # False while it shows a background run's sampled points
+        self._drawn = 0.0         # when add_point last redrew
 
     @property
     def losses(self) -> np.ndarray:
@@ -66,7 +70,10 @@ class LossCurve(Widget):
             self._count = iteration
             self.exact = False
         self.current = iteration
-        self.refresh()
+        now = time.monotonic()
+        if now - self._drawn >= RUN_REDRAW:
+            self._drawn = now
+            self.refresh()
 
     def render(self) -> Text:
         w, h = self.size.width, self.size.height
