@@ -22,6 +22,7 @@ import ast
 import difflib
 import enum
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -136,14 +137,27 @@ class _Apply(_E):
 class _Compare(_E):
     """a < b < c: elementwise, and nan on either side is a numeric problem, not a quiet False."""
 
-    __slots__ = ("ops", "terms")
+    __slots__ = ("ops", "scalar_ops", "terms")
 
     def __init__(self, ops: list[Callable], terms: list[_E], shape):
         self.ops, self.terms, self.shape, self.boolean = ops, terms, shape, True
+        self.scalar_ops = [_SCALAR_COMPARE[op] for op in ops]
         self.reads = frozenset().union(*(t.reads for t in terms))
 
     def eval(self, view, memory):
         vals = [t.eval(view, memory) for t in self.terms]
+        if self.shape == () and not getattr(view, "vector", False):
+            # One number each side: plain Python floats compare faster than NumPy scalars.
+            if len(vals) == 2:
+                a, b = float(vals[0]), float(vals[1])
+                if a != a or b != b:
+                    raise NumericProblem("a comparison met nan")
+                return self.scalar_ops[0](a, b)
+            xs = [float(v) for v in vals]
+            for x in xs:
+                if x != x:
+                    raise NumericProblem("a comparison met nan")
+            return all(op(a, b) for op, a, b in zip(self.scalar_ops, xs, xs[1:]))
         for v in vals:
             if np.any(np.isnan(v)):
                 if not getattr(view, "vector", False):
@@ -192,13 +206,27 @@ class _Changed(_E):
 
 
 # ---------------------------------------------------------------------------------- the functions
-def _norm(a):
-    return np.linalg.norm(np.ravel(a)) if np.ndim(a) else abs(float(a))
+def _norm(a) -> float:
+    """The L2 norm over every element, as np.linalg.norm computes it: sqrt(x·x)."""
+    if not np.ndim(a):
+        return abs(float(a))
+    r = a.ravel()
+    return math.sqrt(float(np.dot(r, r)))
 
 
+def _mean(a) -> float:
+    a = np.asarray(a)
+    return float(np.add.reduce(a, None)) / a.size if a.size else math.nan     # as np.mean divides
+
+
+# Reducers give Python numbers (bool for any/all), so what follows compares in plain Python; the
+# ufuncs' reduce is what np.max, np.sum... call, without their wrappers' cost.
 REDUCERS: dict[str, tuple[Callable, bool]] = {      # name -> (function, gives a test)
-    "norm": (_norm, False), "max": (np.max, False), "min": (np.min, False), "mean": (np.mean, False),
-    "sum": (np.sum, False), "count": (np.count_nonzero, False), "any": (np.any, True), "all": (np.all, True),
+    "norm": (_norm, False), "max": (lambda a: float(np.maximum.reduce(a, None)), False),
+    "min": (lambda a: float(np.minimum.reduce(a, None)), False), "mean": (_mean, False),
+    "sum": (lambda a: float(np.add.reduce(a, None)), False),
+    "count": (lambda a: int(np.count_nonzero(a)), False), "any": (lambda a: bool(np.any(a)), True),
+    "all": (lambda a: bool(np.all(a)), True),
 }
 ELEMENTWISE: dict[str, tuple[Callable, bool]] = {
     "abs": (np.abs, False), "sign": (np.sign, False), "isfinite": (np.isfinite, True),
@@ -210,6 +238,8 @@ FUNCTIONS = sorted(list(REDUCERS) + list(ELEMENTWISE) + list(HEALTH) + list(SOUR
 
 _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
             ast.Eq: np.equal, ast.NotEq: np.not_equal}
+_SCALAR_COMPARE = {np.less: operator.lt, np.less_equal: operator.le, np.greater: operator.gt,
+                   np.greater_equal: operator.ge, np.equal: operator.eq, np.not_equal: operator.ne}
 _ARITH = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
 
 
@@ -260,12 +290,13 @@ class Condition:
         """The value at this view (a bool for a test). Raises Unavailable or NumericProblem.
 
         memory is updated in place by changed(...); pass a copy to look without remembering.
+        Callers run it under np.errstate(all="ignore") (the Stepper and the fast path do), so a
+        division by zero gives inf or nan, not a warning.
         """
-        with np.errstate(all="ignore"):
-            try:
-                v = self.root.eval(view, memory)
-            except (FloatingPointError, OverflowError, ZeroDivisionError, ValueError) as e:
-                raise NumericProblem(str(e)) from None
+        try:
+            v = self.root.eval(view, memory)
+        except (FloatingPointError, OverflowError, ZeroDivisionError, ValueError) as e:
+            raise NumericProblem(str(e)) from None
         return bool(v) if self.test else np.asarray(v)
 
 
@@ -439,7 +470,7 @@ class _Compiler:
         a = self.node(arg, d)
         if name in REDUCERS:
             fn, test = REDUCERS[name]
-            return _Apply(lambda v, fn=fn: np.asarray(fn(v))[()], [a], (), test, elementwise=False)
+            return _Apply(fn, [a], (), test, elementwise=False)
         if name in ELEMENTWISE:
             fn, test = ELEMENTWISE[name]
             return _Apply(fn, [a], a.shape, test)
