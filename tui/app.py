@@ -103,9 +103,6 @@ class GradstepApp(App):
         self.check_anomaly()
         self.redraw()
 
-    def run_action_from_palette(self, action: str) -> None:
-        self.call_later(self.run_action, f"app.{action}")
-
     # ------------------------------------------------------------------ drawing
     def watch_tick(self) -> None:
         self.schedule_redraw()

@@ -20,7 +20,7 @@ class ScenarioCommands(Provider):
                    f"load {path.name} from the bundled scenarios")
         for a in ACTIONS:
             yield (f"{a.description} ({a.display.split()[0]})",
-                   functools.partial(app.run_action_from_palette, a.action), a.help)
+                   functools.partial(app.call_later, app.run_action, f"app.{a.action}"), a.help)
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():

@@ -1,4 +1,4 @@
-"""The bindings table drives the app: every row has its action, its 'when' column dims the right keys, and app.py stays small."""
+"""The bindings table drives the app: every row has its action, its 'when' column dims the right keys, the palette runs its rows, and app.py stays small."""
 from __future__ import annotations
 
 import inspect
@@ -10,7 +10,7 @@ import gradstep.tui.app
 from gradstep.tui.app import GradstepApp
 from gradstep.tui.bindings import ACTIONS, KeyState, When, can
 
-from tuitest import TWO_LAYER
+from tuitest import TWO_LAYER, wait_for
 
 
 def state(**kw) -> KeyState:
@@ -68,6 +68,16 @@ async def test_check_action_reads_the_table_in_the_running_app():
         await pilot.press("n")
         assert app.check_action("back", ()) is True
         assert app.check_action("command_palette", ()) is True     # Textual's own: acts with a scenario
+
+
+async def test_a_palette_entry_runs_its_action():
+    app = GradstepApp(TWO_LAYER, watch_file=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        rows = len(app.main.graph.rows)
+        await pilot.press("ctrl+p", *"fold all")
+        assert await wait_for(pilot, lambda: app.screen.query_one("CommandList").option_count >= 1, polls=300)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: len(app.main.graph.rows) < rows, polls=300)
 
 
 def test_app_py_stays_well_under_350_lines():
