@@ -223,7 +223,9 @@ class FastPath:
         params at the start of every iteration it with (it - 1) % every == 0 reached on the way.
         A fault is a non-finite loss, a non-finite param, or a gradient norm over the scenario's
         limit; with stop_on_fault=False the run goes on through faults (exact recomputation of a
-        run that diverged). The params returned are fresh arrays.
+        run that diverged). The params returned are this path's own buffers, lent: they stay valid
+        until its next run (which continues from them without a copy when given them back); copy
+        them to keep them longer (lends() tells whether a dict holds them).
 
         probes (engine/probes.py) puts breakpoint checks between the calls; when one stops the run
         (ProbeStop), the iteration it stopped in is in probes.stopped and the params are None.
@@ -338,10 +340,14 @@ class FastPath:
                 # A param went non-finite without spoiling the loss: the caller searches the range.
                 bad = end - 1
         on_loss(first, losses)
-        out = {i: vals[i].copy() for i in params}
+        out = {i: vals[i] for i in params}
         if bad is None:
             self._handed_out = dict(out)
         return out, bad
+
+    def lends(self, params: dict[int, np.ndarray]) -> bool:
+        """Whether params holds this path's own buffers, which its next run overwrites."""
+        return any(v is self.vals[i] for i, v in params.items())
 
 
 class ProbeStop(Exception):

@@ -51,12 +51,21 @@ class History:
         """Whether the start of this iteration is kept as a checkpoint."""
         return (iteration - 1) % self.every == 0
 
-    def record_start(self, iteration: int, params: dict[int, np.ndarray]) -> None:
-        """Note the params at the start of an iteration (kept if it falls on a checkpoint)."""
-        if self.is_checkpoint(iteration):
-            self.checkpoints[iteration] = dict(params)
+    def record_start(self, iteration: int, params: dict[int, np.ndarray], *, lent: bool = False) -> None:
+        """Note the params at the start of an iteration (kept if it falls on a checkpoint).
+
+        lent: the arrays belong to the fast path, which will overwrite them; a checkpoint keeps
+        copies, and the latest start holds them only until forget_latest() is called.
+        """
+        if self.is_checkpoint(iteration) and not (lent and iteration in self.checkpoints):
+            self.checkpoints[iteration] = {i: v.copy() for i, v in params.items()} if lent else dict(params)
         # The most recent start computed, wherever it lies: the next step or run usually begins there.
         self.latest = (iteration, dict(params))
+
+    def forget_latest(self) -> None:
+        """The latest start's arrays are about to be overwritten: fall back to the last checkpoint before it."""
+        base = max(i for i in self.checkpoints if i <= self.latest[0])
+        self.latest = (base, self.checkpoints[base])
 
     def nearest(self, iteration: int) -> tuple[int, dict[int, np.ndarray]]:
         """The known start closest at or before an iteration: (its iteration, its params, not to be written)."""

@@ -65,17 +65,13 @@ def _first_past_ignore(bp: Breakpoint, mask: np.ndarray) -> int | None:
 
 def _run(st, fast: FastPath, it: int, n: int, probes: Probes | None):
     """One fast run of n iterations from it with probes: (params or None, bad iteration, losses run)."""
-    h = st.history
     got: list[float] = []
 
     def on_loss(first: int, losses: list[float]) -> None:
         got.extend(losses)
-        h.record_losses(first, losses)
-    params, bad = fast.run(st._params_at(it), it, n, st._eta, st.leaves_for, on_loss,
-                           leaves_vary=bool(st.edits), checkpoint=h.record_start, every=h.every,
-                           stop_on_fault=True, probes=probes, after_iteration=st.after_iteration)
-    if params is not None and bad is None:
-        h.record_start(it + n, params)
+        st.history.record_losses(first, losses)
+    params, bad = st._replay(it, st._params_at(it), n, stop_on_fault=True, fast=fast, probes=probes,
+                             on_loss=on_loss)
     return params, bad, np.array(got)
 
 

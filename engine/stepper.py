@@ -551,19 +551,23 @@ class Stepper:
         params, _ = self._replay(base, start, iteration - base, stop_on_fault=False)
         return params
 
-    def _replay(self, iteration: int, params: dict[int, np.ndarray], count: int, *, stop_on_fault: bool):
+    def _replay(self, iteration: int, params: dict[int, np.ndarray], count: int, *, stop_on_fault: bool,
+                fast: FastPath | None = None, probes=None, on_loss=None):
         """One fast run of count iterations that records losses and the checkpoints it passes.
 
         Recomputing a start goes on through faults, so a diverged run is reproduced exactly;
         advancing stops at the first fault so the stepper can show it. Returns (params, first bad
-        iteration or None).
+        iteration or None); the params are the fast path's lent buffers (None if probes stopped it).
         """
+        fast = fast or self.fast
         h = self.history
-        params, bad = self.fast.run(params, iteration, count, self._eta, self.leaves_for, h.record_losses,
-                                    leaves_vary=bool(self.edits), checkpoint=h.record_start, every=h.every,
-                                    stop_on_fault=stop_on_fault, after_iteration=self.after_iteration)
-        if bad is None:
-            h.record_start(iteration + count, params)
+        if fast.lends(h.latest[1]):
+            h.forget_latest()              # the run overwrites those arrays
+        params, bad = fast.run(params, iteration, count, self._eta, self.leaves_for, on_loss or h.record_losses,
+                               leaves_vary=bool(self.edits), checkpoint=h.record_start, every=h.every,
+                               stop_on_fault=stop_on_fault, probes=probes, after_iteration=self.after_iteration)
+        if params is not None and bad is None:
+            h.record_start(iteration + count, params, lent=True)
         return params, bad
 
     # ------------------------------------------------------------------ internals

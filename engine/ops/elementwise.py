@@ -38,19 +38,27 @@ defop("identity", 1, lambda a: a, [lambda g, out, a: g], ["1"], same_shape, nota
 
 
 # relu'(0) = 0: the subgradient PyTorch and JAX also choose, so gradients at the kink agree.
+SMALL_ZERO = 4096     # up to this size, a buffer of zeros beats converting the scalar 0.0 per call
+
+
+def _zero(shape):
+    """0.0 as a small array's partner (no conversion per call), or the scalar for a big one (no memory read)."""
+    return np.zeros(shape) if int(np.prod(shape)) <= SMALL_ZERO else 0.0
+
+
 def _relu_into(out, ins, attrs, scratch):
-    # maximum(a, 0.0) against an array of zeros: the same elementwise loop, without converting the
-    # Python scalar on every call (maximum takes out= only by keyword).
-    return partial(np.maximum, ins[0], np.zeros(out.shape), out=out)
+    # maximum(a, 0.0): the same elementwise loop whether 0.0 comes as a scalar or an array of zeros
+    # (maximum takes out= only by keyword).
+    return partial(np.maximum, ins[0], _zero(out.shape), out=out)
 
 
 def _relu_vjp_into(dest, g, ones, out, ins, attrs, scratch):
     a = ins[0]
     if out.shape != dest.shape:
         return None
-    # g * [a > 0], the mask compared against an array of zeros (the same values as 0.0).
+    # g * [a > 0], the mask compared against zeros (the same values as 0.0).
     mask = np.zeros(dest.shape, dtype=bool)
-    return [partial(np.greater, a, np.zeros(dest.shape), mask), partial(np.multiply, g, mask, dest)]
+    return [partial(np.greater, a, _zero(dest.shape), mask), partial(np.multiply, g, mask, dest)]
 
 
 defop("relu", 1, lambda a: np.maximum(a, 0.0), [lambda g, out, a: g * (a > 0.0)], ["[{0} > 0]"],

@@ -123,3 +123,27 @@ def test_the_classifier_exercises_the_fused_cross_entropy_and_the_bias_reduction
     generic = [f for f in fast.backward_plan if getattr(f, "func", None) is _generic_vjp]
     assert generic == [], [f.args[0].name for f in generic]      # no VJP fell back to the generic form
     assert sc.program.nodes[logits].shape == (4, 3)
+
+
+def test_runs_that_continue_from_lent_buffers_keep_every_start_exact():
+    """The fast path hands out its own buffers and continues from them without a copy: the history's
+    latest start must not be read after they are overwritten. Chunked runs, then seeks back to each
+    chunk boundary (and a fault in a later run), must give the interpreter's params bit for bit."""
+    sc = load_scenario_text(CLASSIFIER)
+    p = sc.program
+    steps = 30
+    _, ref_params, _, _ = reference_training(sc, steps)
+    st = Stepper(sc, steps=steps + 1, history_budget=1)          # a checkpoint only every 32 iterations
+    boundaries = [5, 9, 17, 30]
+    done = 0
+    for b in boundaries:
+        st.run_iterations(b - done)
+        done = b
+    assert st.iteration == steps + 1
+    for i in p.params:
+        assert st.param(i).tobytes() == ref_params[i].tobytes()
+    for b in reversed(boundaries[:-1]):
+        st.seek_iteration(b + 1)
+        _, at_b, _, _ = reference_training(sc, b)
+        for i in p.params:
+            assert st.param(i).tobytes() == at_b[i].tobytes(), (b, p.nodes[i].name)
