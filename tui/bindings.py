@@ -38,8 +38,11 @@ class KeyState:
 
     @classmethod
     def of(cls, st: Stepper | None, selected: int, play: PlayState) -> KeyState:
+        """The state now. During a background run the Stepper is not read: the run owns it."""
         if st is None:
             return cls(loaded=False, running=False, playing=False, at_start=True, at_end=True, foldable=False)
+        if play is PlayState.RUN:
+            return cls(loaded=True, running=True, playing=False, at_start=False, at_end=False, foldable=False)
         nodes = st.program.nodes
         group = nodes[selected].group if selected < len(nodes) else None
         return cls(loaded=True, running=play is PlayState.RUN,

@@ -22,6 +22,7 @@ class LinePane(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
         self._strips: dict[int, Strip] = {}
+        self._pass: tuple | None = None          # (style, width) while render_lines runs
 
     @property
     def lines(self) -> list[Text]:
@@ -72,11 +73,19 @@ class LinePane(ScrollView, can_focus=True):
         elif row + m >= top + height:
             self.scroll_to(y=row + m - height + 1, animate=False, immediate=True)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The pane's style and width are the same for every line of one pass; computing them walks
+        # the DOM, so once per pass rather than once per line (a relayout re-renders every line).
+        self._pass = (self.rich_style, self.scrollable_content_region.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
-        width = self.scrollable_content_region.width
-        style = self.rich_style
+        style, width = self._pass or (self.rich_style, self.scrollable_content_region.width)
         if row >= len(self._lines):
             return Strip.blank(width, style)
         strip = self._strips.get(row)
