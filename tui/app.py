@@ -1,9 +1,10 @@
-"""The gradstep App: owns the Stepper and the files it came from, turns keys into motions, and hands
-the main screen one View to draw.
+"""The gradstep App: holds the Stepper, turns keys into motions, and hands the main screen one View
+to draw.
 
 Reactives hold small values only (tick, selected node); the panes read the Stepper when those
-change. Elsewhere: playing and background runs in playback.py, noticing file changes in watch.py,
-loading in loading.py, which keys can act in the bindings table, every colour in palette.py.
+change. Elsewhere: playing and background runs in playback.py; the scenario file, its reloads and
+its errors in source.py (loading.py loads, watch.py notices changes); which keys can act in the
+bindings table; every colour in palette.py.
 """
 from __future__ import annotations
 
