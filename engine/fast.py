@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import kernels
+from . import kernels, optim
 from .accumulate import unbroadcast, unbroadcast_into
 from .scenario import Scenario
 
@@ -39,6 +39,25 @@ class _Grad:
 
 
 @dataclass
+class _Update:
+    """One param's update on the fast path: its buffer, its gradient, the step, and the optimizer's state."""
+
+    param: int
+    w: np.ndarray
+    g: np.ndarray
+    step: np.ndarray            # the optimizer's step (SGD: η·d, subtracted; the others: Δw itself)
+    state: dict[str, np.ndarray]
+    out: optim.Out              # where the step writes: temporaries, state, w and step
+
+    @property
+    def delta(self) -> np.ndarray:
+        """Δw of the last update, as the Stepper computes it."""
+        return optim.delta(self.step, self.sign)
+
+    sign: float = -1.0
+
+
+@dataclass
 class _Plan:
     """One compiled iteration: forward and backward calls, and per param (buffer, gradient, temporary).
 
@@ -49,7 +68,7 @@ class _Plan:
     vals: list[np.ndarray]
     forward: list[Callable] = field(default_factory=list)
     backward: list[Callable] = field(default_factory=list)
-    updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # (param, w, g, tmp)
+    updates: list["_Update"] = field(default_factory=list)      # one per param that has a gradient
     scratch: dict[int, dict] = field(default_factory=dict)     # per node: buffers its forward and VJP forms share
     forward_ends: dict[int, int] = field(default_factory=dict)      # op node -> forward calls done after it
     backward_ends: dict[int, int] = field(default_factory=dict)     # passing node -> backward calls done after it
@@ -81,6 +100,11 @@ class FastPath:
         self.vals = [np.zeros(node.shape) for node in p.nodes]
         self._grad_bufs: dict[int, np.ndarray] = {}
         self._tmp: dict[int, np.ndarray] = {}
+        self.training = scenario.training
+        self._state: dict[tuple[int, str], np.ndarray] = {}      # (param, slot) -> the optimizer's state
+        self._temps: dict[int, dict[str, np.ndarray]] = {}
+        self._lr = {i: np.zeros(()) for i in p.params}          # each param's learning rate, set per iteration
+        self._t = 0                                             # steps taken before this iteration
         self._handed_out: dict[int, np.ndarray] | None = None
         data = scenario.data
         self.data_ids = set(data.node_ids.values()) if data is not None else set()
@@ -120,12 +144,46 @@ class FastPath:
                 plan.forward.append(self._compile_forward(p.nodes[i], vals, plan))
                 plan.forward_ends[i] = len(plan.forward)
         grads = self._compile_backward(vals, plan)
+        t = self.training
         for i in p.params:
             g = grads.get(i)
             if g is not None and g.current is not None:
-                tmp = self._tmp.setdefault(i, np.zeros(g.current.shape))
-                plan.updates.append((i, vals[i], g.current, tmp))
+                shape = p.nodes[i].shape
+                step = self._tmp.setdefault(i, np.zeros(shape))
+                state = {slot: self._state.setdefault((i, slot), np.zeros(shape)) for slot in t.slots(i)}
+                temps = self._temps.setdefault(i, {name: np.zeros(shape) for name in t.optimizer.temporaries})
+                out = optim.Out({**temps, **state, "w": vals[i], "step": step})
+                plan.updates.append(_Update(i, vals[i], g.current, step, state, out, t.optimizer.sign))
         return plan
+
+    def _update_calls(self, plan: _Plan) -> tuple[list[Callable], dict[int, int]]:
+        """The update phase's calls, and for each param how many of them are done after its update."""
+        calls: list[Callable] = []
+        ends: dict[int, int] = {}
+        plain = self.training.plain
+        for u in plan.updates:
+            if plain:
+                calls += optim.fast_plain_sgd(u.w, u.g, u.step, self._lr[u.param])
+            else:
+                calls.append(partial(self._optimize, u))
+            ends[u.param] = len(calls)
+        return calls, ends
+
+    def _optimize(self, u: _Update) -> None:
+        """One param's optimizer step into the buffers (the same calls as the Stepper's step)."""
+        t = self.training
+        t.optimizer.step(u.out, u.w, u.g, u.state, self._t, float(self._lr[u.param]), t.options_for(u.param))
+
+    def _set_rates(self, iteration: int, eta_schedule) -> None:
+        """Every param's learning rate for an iteration, computed as the Stepper computes it."""
+        eta = kernels.eta_at(eta_schedule, iteration)
+        lr0 = self.scenario.learning_rate
+        for i, arr in self._lr.items():
+            arr[()] = self.training.lr(i, iteration, eta, lr0)
+
+    def _buffer(self, key) -> np.ndarray:
+        """The buffer of a training-state key: a param id, or (param id, slot) for the optimizer's state."""
+        return self.vals[key] if isinstance(key, int) else self._state[key]
 
     # ------------------------------------------------------------------ compile: forward
     def _compile_forward(self, node, vals: list[np.ndarray], plan: _Plan) -> Callable:
@@ -239,10 +297,10 @@ class FastPath:
             # Params come from training, data from the batch plans or the copies below.
             if p.nodes[i].kind != "param" and i not in data_ids:
                 np.copyto(vals[i], v)
-        # The buffers still hold the params this path handed out last time? Then skip the copy.
-        if self._handed_out is None or any(params.get(i) is not w for i, w in self._handed_out.items()):
-            for i, w in params.items():
-                np.copyto(vals[i], w)
+        # The buffers still hold the state this path handed out last time? Then skip the copy.
+        if self._handed_out is None or any(params.get(k) is not w for k, w in self._handed_out.items()):
+            for k, w in params.items():
+                np.copyto(self._buffer(k), w)
         self._handed_out = None
         ds = self.scenario.data
         copies = [(vals[ds.node_ids[name]], col) for name, col in ds.columns.items()] if self.copies_batches else []
@@ -259,95 +317,90 @@ class FastPath:
             cp_last = ((first - 1) // every + 1) * every
         else:
             cp_last = end
-        it = first
+        # Learning rates change only where η is set anew, unless a schedule moves them every iteration.
+        every_iteration = bool(self.training.schedules)
+        changes = {s for s, _ in eta_schedule if s > first}
+        runs = []
+        for k, plan in enumerate(plans):
+            upd, ends = self._update_calls(plan)
+            calls = plan.forward + plan.backward
+            if probes is not None:
+                calls, upd = probes.calls(k, calls, upd, ends)
+            runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
+        self._set_rates(first, eta_schedule)
         with np.errstate(all="ignore"):
-            while it < end and bad is None:
-                # One segment per learning rate: eta is baked into the update calls.
-                eta = kernels.eta_at(eta_schedule, it)
-                seg_end = min([end] + [s for s, _ in eta_schedule if s > it])
-                eta_arr = np.array(eta)     # a 0-d array multiplies like the float, with less overhead
-                runs = []
-                for k, plan in enumerate(plans):
-                    upd = []
-                    for _, w, g, tmp in plan.updates:
-                        upd += [partial(np.multiply, eta_arr, g, tmp), partial(np.subtract, w, tmp, w)]
-                    calls = plan.forward + plan.backward
-                    if probes is not None:
-                        calls, upd = probes.calls(k, calls, upd)
-                    runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
-                for it in range(it, seg_end):
-                    if leaves_vary:
-                        for i, v in leaves_for(it).items():
-                            if p.nodes[i].kind != "param" and i not in data_ids:
-                                np.copyto(vals[i], v)
-                    if copies:
-                        if ds.shuffle:
-                            rows = ds.rows_for(it)
-                            for buf, col in copies:
-                                np.take(col, rows, 0, buf)
-                        else:
-                            # Unshuffled batches are contiguous rows: a slice copies faster than take.
-                            k = (it - 1) % ds.batches_per_epoch * ds.batch_size
-                            for buf, col in copies:
-                                np.copyto(buf, col[k:k + ds.batch_size])
-                    calls, after, updates = runs[(it - 1) % per_epoch]
-                    if probes is not None:
-                        probes.begin(it, eta)
-                        try:
-                            for f in calls:
-                                f()
-                        except ProbeStop:
-                            probes.stopped = it
-                            break
+            for it in range(first, end):
+                if it != first and (every_iteration or it in changes):
+                    self._set_rates(it, eta_schedule)
+                self._t = it - 1
+                if leaves_vary:
+                    for i, v in leaves_for(it).items():
+                        if p.nodes[i].kind != "param" and i not in data_ids:
+                            np.copyto(vals[i], v)
+                if copies:
+                    if ds.shuffle:
+                        rows = ds.rows_for(it)
+                        for buf, col in copies:
+                            np.take(col, rows, 0, buf)
                     else:
+                        # Unshuffled batches are contiguous rows: a slice copies faster than take.
+                        k = (it - 1) % ds.batches_per_epoch * ds.batch_size
+                        for buf, col in copies:
+                            np.copyto(buf, col[k:k + ds.batch_size])
+                calls, after, updates = runs[(it - 1) % per_epoch]
+                if probes is not None:
+                    probes.begin(it, kernels.eta_at(eta_schedule, it))
+                    try:
                         for f in calls:
                             f()
-                    loss = float(loss_buf)
-                    record(loss)
-                    if loss - loss != 0.0 and stop_on_fault:
+                    except ProbeStop:
+                        probes.stopped = it
+                        break
+                else:
+                    for f in calls:
+                        f()
+                loss = float(loss_buf)
+                record(loss)
+                if loss - loss != 0.0 and stop_on_fault:
+                    bad = it
+                    break
+                if watch:
+                    if any(np.linalg.norm(u.g) > self.limit for u in updates):
                         bad = it
                         break
-                    if watch:
-                        if any(np.linalg.norm(g) > self.limit for _, _, g, _ in updates):
-                            bad = it
-                            break
-                        try:
-                            for f in after:
-                                f()
-                        except ProbeStop:
-                            probes.stopped = it
-                            break
-                    if it == cp_last:
-                        checkpoint(it + 1, {i: vals[i].copy() for i in params})
-                        cp_last += every
-                    if after_iteration is not None:
-                        after_iteration(it, self.plans[(it - 1) % per_epoch])
-                    if probes is not None:
-                        try:
-                            probes.end(it)          # the next iteration begins: its checks
-                        except ProbeStop:
-                            probes.stopped = it
-                            break
-                else:
-                    it = seg_end
-                if probes is not None and probes.stopped is not None:
-                    break
+                    try:
+                        for f in after:
+                            f()
+                    except ProbeStop:
+                        probes.stopped = it
+                        break
+                if it == cp_last:
+                    checkpoint(it + 1, {k: self._buffer(k).copy() for k in params})
+                    cp_last += every
+                if after_iteration is not None:
+                    after_iteration(it, plans[(it - 1) % per_epoch])
+                if probes is not None:
+                    try:
+                        probes.end(it)          # the next iteration begins: its checks
+                    except ProbeStop:
+                        probes.stopped = it
+                        break
             if probes is not None and probes.stopped is not None:
                 on_loss(first, losses)
                 self._handed_out = None          # the buffers hold a half-done iteration
                 return None, None
-            if bad is None and stop_on_fault and not all(_finite(w) for _, w, _, _ in plans[0].updates):
+            if bad is None and stop_on_fault and not all(_finite(u.w) for u in plans[0].updates):
                 # A param went non-finite without spoiling the loss: the caller searches the range.
                 bad = end - 1
         on_loss(first, losses)
-        out = {i: vals[i] for i in params}
+        out = {k: self._buffer(k) for k in params}
         if bad is None:
             self._handed_out = dict(out)
         return out, bad
 
-    def lends(self, params: dict[int, np.ndarray]) -> bool:
+    def lends(self, params: dict) -> bool:
         """Whether params holds this path's own buffers, which its next run overwrites."""
-        return any(v is self.vals[i] for i, v in params.items())
+        return any(v is self._buffer(k) for k, v in params.items() if isinstance(k, int) or k in self._state)
 
 
 class ProbeStop(Exception):

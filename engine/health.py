@@ -129,8 +129,7 @@ class HealthRecorder:
     def __call__(self, iteration: int, plan) -> None:
         if iteration % self.every and iteration != self.last:
             return
-        grads = {i: g for i, _, g, _ in plan.updates}
-        steps = {i: tmp for i, _, _, tmp in plan.updates}
+        grads = {u.param: u.g for u in plan.updates}
+        steps = {u.param: u for u in plan.updates}
         self.samples[iteration] = self.monitor.measure(
-            iteration, lambda i: plan.vals[i], grads.get,
-            lambda i: None if i not in steps else np.negative(steps[i]))
+            iteration, lambda i: plan.vals[i], grads.get, lambda i: steps[i].delta if i in steps else None)

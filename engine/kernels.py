@@ -94,10 +94,11 @@ def backward_anomaly(program: Program, node: Node, pos: int, g: np.ndarray, vals
 
 
 def update_anomaly(node: Node, w: np.ndarray, grad: np.ndarray, eta: float, new: np.ndarray,
-                   iteration: int) -> Anomaly:
+                   iteration: int, optimizer: str = "sgd", quantity: str | None = None) -> Anomaly:
     kind = anomaly_kind(new)
+    via = "" if optimizer == "sgd" else f" ({optimizer}" + (f": its {quantity} went bad" if quantity else "") + ")"
     return Anomaly(iteration, "update", node.id, node.name, "update", kind,
-                   f"iteration {iteration}: updating param {node.name!r} gave {kind}: "
+                   f"iteration {iteration}: updating param {node.name!r}{via} gave {kind}: "
                    f"w ∈ {describe_range(w)}, ∂E/∂w ∈ {describe_range(grad)}, η = {eta:g}")
 
 

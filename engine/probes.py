@@ -36,8 +36,8 @@ class FastView:
         return self.grads.get(node)
 
     def update(self, param: int):
-        tmp = self.steps.get(param)
-        return None if tmp is None else np.negative(tmp)      # the step is −(η·g); tmp holds η·g
+        u = self.steps.get(param)
+        return None if u is None else u.delta
 
 
 def needs(bps: list[Breakpoint]) -> tuple[frozenset[int], frozenset[int]]:
@@ -85,7 +85,6 @@ class Probes:
                 self.at.setdefault(k, []).append(bp)
         self.entry = self.at.pop(schedule.length, [])     # checked when an iteration begins
         self._views = [self._views_for(plan) for plan in fast.plans]
-        self.params_with_steps = [i for i, *_ in fast.plans[0].updates]
         self._p = p
 
     # ------------------------------------------------------------------ the views at each probed step
@@ -98,7 +97,8 @@ class Probes:
         grads: dict[int, np.ndarray] = {}
         steps: dict[int, np.ndarray] = {}
         done = 0
-        upd_index = {i: k for k, (i, *_) in enumerate(plan.updates)}
+        updates = {u.param: u for u in plan.updates}
+        ends = self.fast._update_calls(plan)[1]
         nf, nb = len(plan.forward), len(plan.backward)
         for k, (place, node) in enumerate(self.schedule.places):
             if place is Place.FORWARD:
@@ -114,16 +114,16 @@ class Probes:
                     for j, arr in plan.grads_set[node]:
                         grads[j] = arr
             else:
-                u = upd_index.get(node)
+                u = updates.get(node)
                 if u is not None:
-                    steps[node] = plan.updates[u][3]
-                    done = nf + nb + 2 * (u + 1)
+                    steps[node] = u
+                    done = nf + nb + ends[node]
             if k in self.at:
                 out[k] = (done, FastView(plan.vals, frozenset(ready | _leaves(p)), dict(grads), dict(steps)))
         assert len(self.schedule.places) == F + 1 + B + len(p.params)
         return out
 
-    def calls(self, plan_index: int, base: list, updates: list) -> tuple[list, list]:
+    def calls(self, plan_index: int, base: list, updates: list, ends: dict[int, int]) -> tuple[list, list]:
         """One iteration's calls with the probes inserted: (forward and backward, updates), each with
         the probes that follow their steps."""
         calls = base + updates
@@ -202,7 +202,7 @@ def can_probe(fast: FastPath, bp: Breakpoint) -> bool:
         return True
     p = fast.program
     plan = fast.plans[0]
-    stepped = {i for i, *_ in plan.updates}
+    stepped = {u.param for u in plan.updates}
     for r in bp.condition.reads:
         if r.quantity is Quantity.VALUE and p.nodes[r.node].op is not None and not fast.computes[r.node]:
             return False

@@ -14,6 +14,8 @@ import numpy as np
 
 from . import expr, limits
 from .breakpoints import check_count, make_breakpoint
+from .optim import REGISTRY as OPTIMIZERS
+from .optim import SCHEDULES, SGD, Training
 from .data import DataSet, load_data
 from .errors import ScenarioError
 from .ops import REGISTRY, check_indices
@@ -26,7 +28,8 @@ from .tomlvalues import check_total, count, get, literal, literal_shape, only, t
 TABLES = ("scenario", "values", "params", "data", "graph", "train", "break")
 BREAK_KEYS = ("when", "at", "phase", "ignore", "name", "enabled")
 INITS = ("normal", "uniform", "zeros", "ones")
-TRAIN_KEYS = ("loss", "learning_rate", "steps", "grad_norm_limit")
+TRAIN_KEYS = ("loss", "learning_rate", "steps", "grad_norm_limit", "optimizer", "momentum", "dampening",
+              "nesterov", "betas", "eps", "alpha", "weight_decay", "schedule", "params")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Scenario:
     source: str = field(default="", repr=False)
     work: int = 0           # estimated multiply-adds of one forward pass (see limits.MAX_TOTAL_WORK)
     breakpoints: list[dict] = field(default_factory=list)   # [[break]] tables, checked: Stepper.add_breakpoint(**b)
+    training: Training = SGD            # the optimizer, its options, schedules and per-param overrides
 
     @property
     def loss(self) -> int:
@@ -199,11 +203,12 @@ class _Loader:
         limit = get(train, "train", "grad_norm_limit", float, math.inf)
         if not limit > 0:
             raise ScenarioError("grad_norm_limit must be a positive number", table="train", key="grad_norm_limit")
+        training = _training(train, program, lr, steps)
         breaks = _breakpoints(doc.get("break", []), program)
         return Scenario(title=title, description=description.strip(), path=Path(self.file) if self.base_dir
                         else None, seed=seed, program=program, initial=initial, learning_rate=lr,
                         steps=steps, data=data, grad_norm_limit=None if math.isinf(limit) else limit,
-                        source=self.text, work=work, breakpoints=breaks)
+                        source=self.text, work=work, breakpoints=breaks, training=training)
 
     def check_name(self, b: ProgramBuilder, table: str, name: str) -> None:
         if not name.isidentifier() or not name.isascii():
@@ -305,6 +310,119 @@ def _init(spec: dict, table: str, name: str, seed: int) -> np.ndarray:
         raise ScenarioError(f"scale = {scale:g} is so large that the {init} draw overflows float64; "
                             f"use a smaller scale", table=table, key=name)
     return value
+
+
+def _training(train: dict, program: Program, lr: float, steps: int) -> Training:
+    """[train]'s optimizer, its options (PyTorch's names and defaults), schedules and per-param overrides."""
+    name = get(train, "train", "optimizer", str, "sgd")
+    opt = OPTIMIZERS.get(name)
+    if opt is None:
+        raise ScenarioError(f"unknown optimizer {clip(name)!r}{did_you_mean(name, list(OPTIMIZERS))}; choose one of "
+                            f"{', '.join(OPTIMIZERS)}", table="train", key="optimizer")
+    every_option = {k for o in OPTIMIZERS.values() for k in o.options}
+    for key in every_option:
+        if key in train and key not in opt.options:
+            raise ScenarioError(f"{key} is not an option of {name} (its options: {', '.join(opt.options)})",
+                                table="train", key=key)
+    options = {}
+    for key, default in opt.options.items():
+        if isinstance(default, bool):
+            options[key] = get(train, "train", key, bool, default)
+        elif isinstance(default, tuple):
+            options[key] = _betas(train, default)
+        else:
+            v = get(train, "train", key, float, default)
+            if not math.isfinite(v) or v < 0:
+                raise ScenarioError(f"{key} must be a finite number ≥ 0, got {clip(str(v))}", table="train", key=key)
+            options[key] = v
+    if "eps" in options and not options["eps"] > 0:
+        raise ScenarioError(f"eps must be > 0, got {options['eps']:g}", table="train", key="eps")
+    if options.get("momentum", 0.0) >= 1.0 and name == "rmsprop":
+        raise ScenarioError("momentum must be below 1", table="train", key="momentum")
+    problem = opt.check(options)
+    if problem:
+        key = "nesterov" if "nesterov" in problem else "betas" if "betas" in problem else "alpha"
+        raise ScenarioError(problem, table="train", key=key)
+    schedules = _schedules(train.get("schedule"), steps) if "schedule" in train else ()
+    rates, decays = {}, {}
+    groups = train.get("params", {})
+    if not isinstance(groups, dict):
+        raise ScenarioError("per-param options are tables: [train.params.W1] learning_rate = ...", table="train",
+                            key="params")
+    for pname, spec in groups.items():
+        node = program.by_name.get(pname)
+        if node is None or program.nodes[node].kind != "param":
+            what = "names no param" if node is None else f"is a {program.nodes[node].kind}, not a param"
+            raise ScenarioError(f"[train.params.{clip(pname, 40)}] {what}"
+                                f"{did_you_mean(pname, [program.nodes[i].name for i in program.params])}",
+                                table="train", key="params")
+        if not isinstance(spec, dict):
+            raise ScenarioError(f"[train.params.{pname}] must be a table", table="train", key="params")
+        only(spec, "train", ("learning_rate", "weight_decay"), key=f"params.{pname}")
+        if "learning_rate" in spec:
+            v = get(spec, "train", "learning_rate", float, key=f"params.{pname}")
+            if not math.isfinite(v) or v < 0:
+                raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {clip(str(v))}", table="train",
+                                    key=f"params.{pname}")
+            rates[node] = v
+        if "weight_decay" in spec:
+            if "weight_decay" not in opt.options:
+                raise ScenarioError(f"{name} has no weight_decay", table="train", key=f"params.{pname}")
+            v = get(spec, "train", "weight_decay", float, key=f"params.{pname}")
+            if not math.isfinite(v) or v < 0:
+                raise ScenarioError(f"weight_decay must be a finite number ≥ 0, got {clip(str(v))}", table="train",
+                                    key=f"params.{pname}")
+            decays[node] = v
+    return Training(opt, options, schedules, rates or None, decays or None)
+
+
+def _betas(train: dict, default: tuple[float, float]) -> tuple[float, float]:
+    if "betas" not in train:
+        return default
+    b = train["betas"]
+    if not (isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        for x in b)):
+        raise ScenarioError("betas must be two numbers, like [0.9, 0.999]", table="train", key="betas")
+    b1, b2 = float(b[0]), float(b[1])
+    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        raise ScenarioError(f"betas must each lie in [0, 1), got [{clip(str(b[0]), 20)}, {clip(str(b[1]), 20)}]",
+                            table="train", key="betas")
+    return b1, b2
+
+
+def _schedules(spec, steps: int) -> tuple[tuple[str, dict], ...]:
+    """schedule = {kind = ...} or a list of them (their factors multiply)."""
+    items = spec if isinstance(spec, list) else [spec]
+    if not items or not all(isinstance(x, dict) for x in items):
+        raise ScenarioError('schedule is a table like { kind = "step", every = 10, gamma = 0.5 }, or a list of them',
+                            table="train", key="schedule")
+    if len(items) > 8:
+        raise ScenarioError("at most 8 schedules can be combined", table="train", key="schedule")
+    out = []
+    for item in items:
+        kind = item.get("kind")
+        if not isinstance(kind, str) or kind not in SCHEDULES:
+            shown = clip(str(kind), 30)
+            raise ScenarioError(f"unknown schedule kind {shown!r}{did_you_mean(str(kind), list(SCHEDULES))}; the kinds "
+                                f"are {', '.join(SCHEDULES)}", table="train", key="schedule")
+        sched = SCHEDULES[kind]
+        only(item, "train", ("kind",) + sched.keys, key="schedule")
+        params = {}
+        for key in sched.keys:
+            if key not in item:
+                raise ScenarioError(f"a {kind} schedule needs {key} ({', '.join(sched.keys)})", table="train",
+                                    key="schedule")
+            whole = key in ("every", "steps")
+            v = get(item, "train", key, int if whole else float, key="schedule")
+            if whole and not 1 <= v <= limits.MAX_STEPS:
+                raise ScenarioError(f"{kind}: {key} must be a whole number from 1 to {limits.MAX_STEPS:,}, so the "
+                                    f"schedule ends; got {clip(str(v))}", table="train", key="schedule")
+            if not whole and (not math.isfinite(v) or v < 0 or (key == "gamma" and v == 0)):
+                raise ScenarioError(f"{kind}: {key} must be a finite number {'> 0' if key == 'gamma' else '≥ 0'}, "
+                                    f"got {clip(str(v))}", table="train", key="schedule")
+            params[key] = v
+        out.append((kind, params))
+    return tuple(out)
 
 
 def _breakpoints(tables: list[dict], program: Program) -> list[dict]:

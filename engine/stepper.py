@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import hits, kernels
+from . import hits, kernels, optim
 from .accumulate import accumulate
 from .breakpoints import Breakpoint, Schedule, Stop, check, check_count, make_breakpoint, parse_place
 from .health import HealthMonitor, HealthSample
@@ -90,6 +90,7 @@ class _Passed:
 class _Updated:
     node: int
     old: np.ndarray           # the param before its update
+    state: dict               # the optimizer's state for it before (slot -> array)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +104,16 @@ class Contribution:
 
 @dataclass(frozen=True, slots=True)
 class UpdateInfo:
-    """A param's update in the current iteration: w_new = w - eta * grad."""
+    """A param's update in the current iteration, by the scenario's optimizer (engine/optim.py)."""
 
     param: int
     w: np.ndarray
     grad: np.ndarray | None
-    eta: float
+    eta: float                 # this param's effective learning rate in this iteration
     new: np.ndarray | None     # None until the update step has run
+    step: np.ndarray | None = None     # Δw, once applied
+    state: dict = dataclasses.field(default_factory=dict)   # the optimizer's state (m, v, b): after, once applied
+    lines: tuple = ()          # (quantity, formula, value or None) for each line the optimizer shows
 
 
 class _Checks(enum.Enum):
@@ -146,9 +150,8 @@ class _View:
 
     def update(self, param: int):
         st = self.st
-        if param not in st._updated or st._grads[param] is None:
-            return None
-        return kernels.descent_step(st._grads[param], self.eta)
+        step = st._steps.get(param)
+        return None if step is None else optim.delta(*step)
 
 
 class Stepper:
@@ -165,13 +168,14 @@ class Stepper:
         self.per_iteration = self.forward_len + self.backward_len + self.update_len
         self.total_ticks = self.per_iteration * self.steps
         self._eta = [(1, scenario.learning_rate if learning_rate is None else float(learning_rate))]
+        self.training = scenario.training
         self.edits: list[tuple[int, int, np.ndarray]] = []     # (from iteration, node, value)
         self.fast = FastPath(scenario)
         # Class indices that can change between iterations (data batches, edited values) are
         # checked on every iteration entry; constants were checked at load.
         self._index_checks = [x for x in p.index_inputs
                               if x.source is not None and p.nodes[x.source].kind in ("value", "data")]
-        self.history = History({i: scenario.initial[i] for i in p.params}, self.steps, history_budget)
+        self.history = History(self._initial_state(), self.steps, history_budget)
         self.tick = 0
         self._undo: list[_Computed | _Seeded | _Passed | _Updated] = []
         self.anomaly: Anomaly | None = None
@@ -191,6 +195,15 @@ class Stepper:
         self._enter_iteration(1, self._params_at(1))
         for spec in scenario.breakpoints:       # [[break]] tables, checked at load
             self.add_breakpoint(**spec)
+
+    def _initial_state(self) -> dict:
+        """The params as the scenario gives them, and the optimizer's state before its first step (zeros)."""
+        p, t = self.program, self.training
+        out = {i: self.scenario.initial[i] for i in p.params}
+        for i in p.params:
+            for slot in t.slots(i):
+                out[(i, slot)] = np.zeros(p.nodes[i].shape)
+        return out
 
     # ------------------------------------------------------------------ where we are
     @property
@@ -224,7 +237,16 @@ class Stepper:
         return list(self._eta)
 
     def eta_at(self, iteration: int) -> float:
-        """The learning rate used in an iteration."""
+        """The effective learning rate of an iteration: the set η (from the scenario or the debugger) times
+        the schedule's factor."""
+        return self.training.lr(None, iteration, kernels.eta_at(self._eta, iteration), self.scenario.learning_rate)
+
+    def lr_for(self, param: int, iteration: int) -> float:
+        """A param's own learning rate in an iteration ([train.params.X] learning_rate scales with η)."""
+        return self.training.lr(param, iteration, kernels.eta_at(self._eta, iteration), self.scenario.learning_rate)
+
+    def set_eta_of(self, iteration: int) -> float:
+        """The η set (by the scenario or the debugger) for an iteration, before any schedule."""
         return kernels.eta_at(self._eta, iteration)
 
     @property
@@ -256,13 +278,21 @@ class Stepper:
         return dict(self._params)
 
     def updates(self) -> list[UpdateInfo]:
-        """Each param's update in this iteration, as far as it has gone."""
-        eta = self.eta
+        """Each param's update in this iteration, as far as it has gone, with the optimizer's lines."""
+        it = self.iteration
+        t = self.training
         out = []
         for p in self.program.params:
             done = p in self._updated
             w = self._start_params[p]
-            out.append(UpdateInfo(p, w, self._grads[p], eta, self._params[p] if done else None))
+            g = self._grads[p]
+            lr = self.lr_for(p, it)
+            state = {slot: self._opt.get((p, slot)) for slot in t.slots(p)}
+            step = self._steps.get(p)
+            delta = optim.delta(*step) if step is not None else None
+            new = self._params[p] if done else None
+            lines = optim.explain(t, p, w, g, state if done else {}, it, lr, delta, new)
+            out.append(UpdateInfo(p, w, g, lr, new, delta, state if done else {}, lines))
         return out
 
     @property
@@ -615,9 +645,11 @@ class Stepper:
         self._undo = []
         for i, v in self.leaves_for(iteration).items():
             self._vals[i] = v
-        self._start_params = dict(params)
-        self._params = dict(params)
-        for i, v in params.items():
+        self._steps: dict[int, tuple[np.ndarray, float]] = {}
+        self._start_params = {k: v for k, v in params.items() if isinstance(k, int)}
+        self._params = dict(self._start_params)
+        self._opt = {k: v for k, v in params.items() if not isinstance(k, int)}
+        for i, v in self._start_params.items():
             self._vals[i] = v
         self._check_targets()
 
@@ -652,8 +684,9 @@ class Stepper:
             self._anomaly_tick = tick
         if self.tick % self.per_iteration == 0 and self.tick < self.total_ticks:
             it = self.tick // self.per_iteration + 1
-            self.history.record_start(it, self._params)
-            self._enter_iteration(it, self._params)
+            state = {**self._params, **self._opt}
+            self.history.record_start(it, state)
+            self._enter_iteration(it, state)
             if checking:
                 entry = self._check(self.per_iteration, it, (Phase.FORWARD.value, 0, self.program.ops[0]))
                 stop = stop or entry
@@ -707,17 +740,29 @@ class Stepper:
         return Event(tick, c.iteration, c.phase, c.index, StepKind.BACKWARD, node.id, tuple(writes), anomaly)
 
     def _update(self, node, c: Cursor, tick: int) -> Event:
-        w = self._params[node.id]
-        g = self._grads[node.id]
-        eta = self.eta_at(c.iteration)
-        new = kernels.update(w, g, eta) if g is not None else w
-        self._undo.append(_Updated(node.id, w))
-        self._params[node.id] = new
-        self._updated.add(node.id)
+        i = node.id
+        w = self._params[i]
+        g = self._grads[i]
+        t = self.training
+        slots = t.slots(i)
+        before = {slot: self._opt[(i, slot)] for slot in slots}
+        lr = self.lr_for(i, c.iteration)
+        self._undo.append(_Updated(i, w, before))
+        new = w
         anomaly = None
-        if g is not None and not kernels.finite(new) and kernels.finite(w) and kernels.finite(g):
-            anomaly = kernels.update_anomaly(node, w, g, eta, new, c.iteration)
-        return Event(tick, c.iteration, c.phase, c.index, StepKind.UPDATE, node.id, (node.id,), anomaly)
+        if g is not None:
+            new, state, step, sign = t.optimizer.step(optim.Out(), w, g, before, c.iteration - 1, lr,
+                                                      t.options_for(i))
+            new = np.asarray(new)                  # an array even for 0-d params, as stepping gives
+            for slot, arr in state.items():
+                self._opt[(i, slot)] = np.asarray(arr)
+            self._steps[i] = (np.asarray(step), sign)
+            if not kernels.finite(new) and kernels.finite(w) and kernels.finite(g):
+                bad = next((f"{slot}" for slot, arr in state.items() if not kernels.finite(arr)), None)
+                anomaly = kernels.update_anomaly(node, w, g, lr, new, c.iteration, t.optimizer.name, bad)
+        self._params[i] = new
+        self._updated.add(i)
+        return Event(tick, c.iteration, c.phase, c.index, StepKind.UPDATE, i, (i,), anomaly)
 
     def _undo_one(self) -> None:
         match self._undo.pop():
@@ -731,8 +776,11 @@ class Stepper:
                     self._grads[j] = old
                     self._received[j] -= 1
                     self._contribs[j].pop()
-            case _Updated(node, old):
+            case _Updated(node, old, state):
                 self._params[node] = old
+                for slot, arr in state.items():
+                    self._opt[(node, slot)] = arr
+                self._steps.pop(node, None)
                 self._updated.discard(node)
         self.tick -= 1
         if self.anomaly is not None and self.tick <= self._anomaly_tick:
