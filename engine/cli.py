@@ -216,6 +216,9 @@ def cmd_run(scenario, args) -> int:
         params = {p.nodes[i].name: _tolist(st.param(i)) for i in p.params}
         out = {"scenario": scenario.title, "steps": st.steps, "loss": losses.tolist(),
                "values": values, "grads": grads, "params": params,
+               "optimizer": {**st.training.describe(), "learning_rate": scenario.learning_rate if args.lr is None
+                             else args.lr},
+               "lr": [st.eta_at(k) for k in range(1, len(losses) + 1)],
                "health": [recorder.samples[k].as_dict() for k in sorted(recorder.samples)],
                "health_every": recorder.every}
         if stop is not None:
@@ -313,6 +316,11 @@ def trace_record(st, ev) -> dict:
             arr = st.grad(i)
         written[p.nodes[i].name] = _digest(arr)
     rec["writes"] = written
+    if ev.kind is StepKind.UPDATE:
+        # The optimizer's state after this update (momentum buffers, Adam's m and v): plain SGD has none.
+        state = st.optimizer_state(ev.node)
+        if state:
+            rec["state"] = {slot: _digest(arr) for slot, arr in state.items()}
     if ev.anomaly is not None:
         rec["anomaly"] = ev.anomaly.message
     return rec

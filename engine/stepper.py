@@ -383,6 +383,10 @@ class Stepper:
         """The state at this tick as conditions and watches read it."""
         return _View(self, self.iteration)
 
+    def optimizer_state(self, param: int) -> dict[str, np.ndarray]:
+        """The optimizer's state for a param as it stands (momentum buffer, Adam's m and v): empty for plain SGD."""
+        return {slot: self._opt[(param, slot)] for slot in self.training.slots(param)}
+
     def health_now(self) -> HealthSample:
         """The gradient health measures of the current iteration, as far as it has got."""
         v = self.view()

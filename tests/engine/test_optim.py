@@ -220,3 +220,40 @@ def test_adam_history_is_at_most_three_times_sgds():
     s.run_iterations(5000)
     assert a.history.every == s.history.every
     assert a.history.nbytes() <= 3 * s.history.nbytes()
+
+
+def test_run_json_names_the_optimizer_and_the_rate_of_every_iteration():
+    import subprocess
+    import sys
+    gradstep = str(Path(sys.executable).with_name("gradstep"))
+    case = CASES["sched_warmup_cosine"]
+    r = subprocess.run([gradstep, "run", str(REF / case["scenario"]), "--json"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["optimizer"] == {"name": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
+                                "learning_rate": 0.02,
+                                "schedule": [{"kind": "warmup", "steps": 3},
+                                             {"kind": "cosine", "steps": 10, "min_lr": 0.001}]}
+    close(out["lr"], case["lr"], "lr")
+    for pname, v in out["params"].items():
+        close(v, case["params"][-1][pname], pname)
+
+
+def test_trace_records_the_optimizer_state_per_update():
+    import subprocess
+    import sys
+    gradstep = str(Path(sys.executable).with_name("gradstep"))
+    r = subprocess.run([gradstep, "trace", str(REF / "case_sgd_momentum.toml"), "--steps", "2"],
+                       capture_output=True, text=True, timeout=60)
+    updates = [json.loads(line) for line in r.stdout.splitlines() if '"update"' in line]
+    assert len(updates) == 8 and all(set(u["state"]) == {"b"} for u in updates)
+    # The momentum buffer after the first step is g itself (no dampening then): its digest is g's.
+    sc, st = _stepper(CASES["sgd_momentum"])
+    st.run_phase(), st.run_phase()
+    g = st.grad(st.program.by_name["b2"])
+    b2 = next(u for u in updates if u["node"] == "b2" and u["iteration"] == 1)
+    assert b2["state"]["b"]["value"] == g.tolist()
+    plain = subprocess.run([gradstep, "trace", str(REF / "case_sgd.toml"), "--steps", "1"], capture_output=True,
+                           text=True, timeout=60)
+    assert '"state"' not in plain.stdout
