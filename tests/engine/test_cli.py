@@ -308,7 +308,8 @@ def test_run_json_chain_rule_matches_the_closed_form():
     assert proc.returncode == 0
     clean(proc)
     out = json.loads(proc.stdout)
-    assert set(out) == {"scenario", "steps", "loss", "values", "grads", "params", "health", "health_every"}
+    assert set(out) == {"scenario", "steps", "loss", "values", "grads", "params", "health", "health_every",
+                        "optimizer", "lr"}
     x = 1.5
     u, v = x * x, math.sin(x * x)
     assert out["values"]["f"] == pytest.approx(math.exp(v), rel=1e-12, abs=0)
@@ -327,7 +328,8 @@ def test_run_json_two_layer_grads_match_hand_written_backprop():
     assert proc.returncode == 0
     clean(proc)
     out = json.loads(proc.stdout)
-    assert set(out) == {"scenario", "steps", "loss", "values", "grads", "params", "health", "health_every"}
+    assert set(out) == {"scenario", "steps", "loss", "values", "grads", "params", "health", "health_every",
+                        "optimizer", "lr"}
     assert set(out["grads"]) >= {"W1", "W2", "x", "y_hat"}
     assert set(out["params"]) == {"W1", "W2"}
     assert {"h", "f", "E", "x", "W1"} <= set(out["values"])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_autodiff import _graph
 
-from gradstep.engine import Stepper, interpret, kernels, load_scenario, load_scenario_text
+from gradstep.engine import Stepper, interpret, kernels, load_scenario, load_scenario_text, optim
 from gradstep.scenarios import bundled_dir
 
 RANDOM_GRAPHS = 40
@@ -62,6 +62,7 @@ def reference_training(scenario, steps: int):
     """Gradient descent written on the interpreter: (losses, params after each iteration, last vals, last grads)."""
     p = scenario.program
     params = {i: scenario.initial[i] for i in p.params}
+    state = {}                  # the optimizer's state per param (plain SGD keeps none)
     losses, vals, grads = [], None, None
     with np.errstate(all="ignore"):
         for it in range(1, steps + 1):
@@ -72,9 +73,23 @@ def reference_training(scenario, steps: int):
             losses.append(float(vals[p.loss]))
             if not np.isfinite(losses[-1]):
                 break
-            params = {i: kernels.update(params[i], grads[i], scenario.learning_rate) if grads[i] is not None
+            params = {i: step(scenario, state, i, params[i], grads[i], it) if grads[i] is not None
                       else params[i] for i in p.params}
     return losses, params, vals, grads
+
+
+def step(scenario, state: dict, i: int, w, g, iteration: int):
+    """The scenario's optimizer applied to one param (its own row's step: PyTorch is the reference for
+    the rules themselves, in test_optim.py); plain SGD written out."""
+    t = scenario.training
+    if t.plain:
+        return kernels.update(w, g, scenario.learning_rate)
+    shape = scenario.program.nodes[i].shape
+    st = state.setdefault(i, {slot: np.zeros(shape) for slot in t.slots(i)})
+    new, st2, _, _ = t.optimizer.step(optim.Out(), w, g, st, iteration - 1, scenario.learning_rate,
+                                      t.options_for(i))
+    state[i] = st2
+    return np.asarray(new)
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -25,7 +25,8 @@ from gradstep.engine.cli import main as gradstep
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 README = SCENARIOS / "README.md"
-EXPECTED = ["chain_rule", "two_layer", "sum_over_paths", "xor", "linear_regression", "iris_softmax", "diverge"]
+EXPECTED = ["chain_rule", "two_layer", "sum_over_paths", "xor", "linear_regression", "iris_softmax", "diverge",
+            "momentum_valley", "adam_first_step", "rmsprop_valley"]
 BUNDLED = sorted(SCENARIOS.glob("*.toml"))
 
 
@@ -386,3 +387,45 @@ def test_readme_documents_every_op_and_limit():
     for name in names:
         assert re.search(rf"\| `{name}` \| {getattr(limits, name):,}( bytes)? \|", limit_table), \
             f"limit {name} = {getattr(limits, name):,} is missing from the README or has another value"
+
+
+# ---------------------------------------------------------------- optimizer families
+def _sign_changes(sc) -> int:
+    """How many times w[1] changes sides over the whole run."""
+    st = engine.Stepper(sc)
+    flips, prev = 0, None
+    while not st.at_end:
+        st.run_iteration()
+        s = st.param(sc.program.by_name["w"])[1] > 0
+        flips += prev is not None and s != prev
+        prev = s
+    return flips
+
+
+def test_momentum_overshoots_the_narrow_valley_and_plain_sgd_does_not():
+    sc = load("momentum_valley")
+    assert _sign_changes(sc) >= 5                          # w1 swings from side to side
+    plain = engine.load_scenario_text((SCENARIOS / "momentum_valley.toml").read_text().replace(
+        "momentum = 0.9", "momentum = 0.0"))
+    assert _sign_changes(plain) == 0                       # η·5 = 0.25 < 1: no overshoot without momentum
+    st = train(sc)
+    assert st.losses[-1] < 1e-2 * st.losses[0]
+    # The file's breakpoint, once enabled, stops at each swing.
+    st = engine.Stepper(sc)
+    st.enable_breakpoint(st.breakpoints[0].id)
+    assert st.continue_() is not None and st.stop.phase == "update"
+
+
+def test_rmsprop_crosses_the_same_valley_without_swinging():
+    assert _sign_changes(load("rmsprop_valley")) <= 1
+
+
+def test_adams_first_step_moves_both_params_by_eta_whatever_their_gradients():
+    sc = load("adam_first_step")
+    st = engine.Stepper(sc)
+    st.run_phase(), st.run_phase()
+    a, b = sc.program.by_name["a"], sc.program.by_name["b"]
+    ga, gb = float(st.grad(a)), float(st.grad(b))
+    assert abs(ga / gb) > 1e5
+    st.run_phase()
+    assert st.param(a) == pytest.approx(1.0 - 0.1, rel=1e-6) and st.param(b) == pytest.approx(1.0 - 0.1, rel=1e-4)
