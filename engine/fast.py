@@ -47,14 +47,13 @@ class _Update:
     g: np.ndarray
     step: np.ndarray            # the optimizer's step (SGD: η·d, subtracted; the others: Δw itself)
     state: dict[str, np.ndarray]
-    out: optim.Out              # where the step writes: temporaries, state, w and step
+    buffers: dict[str, np.ndarray]      # everything the step writes or reads by name: w, g, state, temporaries
+    sign: float = -1.0
 
     @property
     def delta(self) -> np.ndarray:
         """Δw of the last update, as the Stepper computes it."""
         return optim.delta(self.step, self.sign)
-
-    sign: float = -1.0
 
 
 @dataclass
@@ -103,8 +102,13 @@ class FastPath:
         self.training = scenario.training
         self._state: dict[tuple[int, str], np.ndarray] = {}      # (param, slot) -> the optimizer's state
         self._temps: dict[int, dict[str, np.ndarray]] = {}
-        self._lr = {i: np.zeros(()) for i in p.params}          # each param's learning rate, set per iteration
-        self._t = 0                                             # steps taken before this iteration
+        # The optimizer's scalars (η, bias corrections...) in 0-d arrays the compiled calls read, one set per
+        # group of params that share their learning rate and options, refreshed when they change.
+        t = self.training
+        self._group = {i: (t.learning_rates or {}).get(i, None) for i in p.params}
+        self._group = {i: (lr, tuple(sorted(t.options_for(i).items()))) for i, lr in self._group.items()}
+        self._scalars = {key: {name: np.zeros(()) for name in t.optimizer.scalars(0, 0.0, t.options_for(i))}
+                         for i, key in self._group.items()}
         self._handed_out: dict[int, np.ndarray] | None = None
         data = scenario.data
         self.data_ids = set(data.node_ids.values()) if data is not None else set()
@@ -151,35 +155,37 @@ class FastPath:
                 shape = p.nodes[i].shape
                 step = self._tmp.setdefault(i, np.zeros(shape))
                 state = {slot: self._state.setdefault((i, slot), np.zeros(shape)) for slot in t.slots(i)}
-                temps = self._temps.setdefault(i, {name: np.zeros(shape) for name in t.optimizer.temporaries})
-                out = optim.Out({**temps, **state, "w": vals[i], "step": step})
-                plan.updates.append(_Update(i, vals[i], g.current, step, state, out, t.optimizer.sign))
+                temps = self._temps.setdefault(i, {name: np.zeros(shape) for name in
+                                                   t.optimizer.temporaries(t.options_for(i)) - {"step"}})
+                buffers = {**temps, **state, "w": vals[i], "g": g.current, "step": step}
+                plan.updates.append(_Update(i, vals[i], g.current, step, state, buffers, t.optimizer.sign))
         return plan
 
-    def _update_calls(self, plan: _Plan) -> tuple[list[Callable], dict[int, int]]:
-        """The update phase's calls, and for each param how many of them are done after its update."""
+    def _update_calls(self, plan: _Plan, first: bool = False) -> tuple[list[Callable], dict[int, int]]:
+        """The update phase's calls (first: those of the optimizer's very first step), and for each param
+        how many of them are done after its update."""
         calls: list[Callable] = []
         ends: dict[int, int] = {}
-        plain = self.training.plain
+        t = self.training
         for u in plan.updates:
-            if plain:
-                calls += optim.fast_plain_sgd(u.w, u.g, u.step, self._lr[u.param])
-            else:
-                calls.append(partial(self._optimize, u))
+            calls += optim.compile_step(t.optimizer, t.options_for(u.param), first, u.buffers,
+                                        self._scalars[self._group[u.param]])
             ends[u.param] = len(calls)
         return calls, ends
 
-    def _optimize(self, u: _Update) -> None:
-        """One param's optimizer step into the buffers (the same calls as the Stepper's step)."""
-        t = self.training
-        t.optimizer.step(u.out, u.w, u.g, u.state, self._t, float(self._lr[u.param]), t.options_for(u.param))
-
-    def _set_rates(self, iteration: int, eta_schedule) -> None:
-        """Every param's learning rate for an iteration, computed as the Stepper computes it."""
+    def _set_scalars(self, iteration: int, eta_schedule) -> None:
+        """Every group's scalars for an iteration (η, bias corrections), computed as the Stepper does."""
         eta = kernels.eta_at(eta_schedule, iteration)
         lr0 = self.scenario.learning_rate
-        for i, arr in self._lr.items():
-            arr[()] = self.training.lr(i, iteration, eta, lr0)
+        t = self.training
+        done = set()
+        for i, key in self._group.items():
+            if key in done:
+                continue
+            done.add(key)
+            arrays = self._scalars[key]
+            for name, v in t.optimizer.scalars(iteration - 1, t.lr(i, iteration, eta, lr0), t.options_for(i)).items():
+                arrays[name][()] = v
 
     def _buffer(self, key) -> np.ndarray:
         """The buffer of a training-state key: a param id, or (param id, slot) for the optimizer's state."""
@@ -317,22 +323,28 @@ class FastPath:
             cp_last = ((first - 1) // every + 1) * every
         else:
             cp_last = end
-        # Learning rates change only where η is set anew, unless a schedule moves them every iteration.
-        every_iteration = bool(self.training.schedules)
+        # The scalars change only where η is set anew, unless a schedule or the optimizer's own bias
+        # corrections move them every iteration.
+        every_iteration = bool(self.training.schedules) or self.training.optimizer.per_step
         changes = {s for s, _ in eta_schedule if s > first}
-        runs = []
-        for k, plan in enumerate(plans):
-            upd, ends = self._update_calls(plan)
-            calls = plan.forward + plan.backward
-            if probes is not None:
-                calls, upd = probes.calls(k, calls, upd, ends)
-            runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
-        self._set_rates(first, eta_schedule)
+
+        def compiled(first_step: bool) -> list:
+            runs = []
+            for k, plan in enumerate(plans):
+                upd, ends = self._update_calls(plan, first_step)
+                calls = plan.forward + plan.backward
+                if probes is not None:
+                    calls, upd = probes.calls(k, calls, upd, ends)
+                runs.append((calls, upd, plan.updates) if watch else (calls + upd, [], plan.updates))
+            return runs
+        runs = compiled(False)
+        first_runs = compiled(True) if first == 1 and self.training.optimizer.first_differs(self.training.options) \
+            else runs
+        self._set_scalars(first, eta_schedule)
         with np.errstate(all="ignore"):
             for it in range(first, end):
                 if it != first and (every_iteration or it in changes):
-                    self._set_rates(it, eta_schedule)
-                self._t = it - 1
+                    self._set_scalars(it, eta_schedule)
                 if leaves_vary:
                     for i, v in leaves_for(it).items():
                         if p.nodes[i].kind != "param" and i not in data_ids:
@@ -347,7 +359,7 @@ class FastPath:
                         k = (it - 1) % ds.batches_per_epoch * ds.batch_size
                         for buf, col in copies:
                             np.copyto(buf, col[k:k + ds.batch_size])
-                calls, after, updates = runs[(it - 1) % per_epoch]
+                calls, after, updates = (first_runs if it == 1 else runs)[(it - 1) % per_epoch]
                 if probes is not None:
                     probes.begin(it, kernels.eta_at(eta_schedule, it))
                     try:

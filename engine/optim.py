@@ -26,30 +26,42 @@ from typing import Callable
 import numpy as np
 
 
-class Out:
-    """Where a step's results go: None (NumPy allocates) for the Stepper, named buffers for the fast path."""
-
-    __slots__ = ("buffers",)
-
-    def __init__(self, buffers: dict[str, np.ndarray] | None = None):
-        self.buffers = buffers
-
-    def __call__(self, name: str):
-        return None if self.buffers is None else self.buffers[name]
+# An optimizer's step is a short program: (ufunc, input names, output name) per call. Names are "w",
+# "g", the state slots (m, v, b), temporaries, and scalars (η and the constants of this step). The
+# Stepper runs it allocating (every output a fresh array, so the old state stays for going back);
+# the fast path compiles it once to C-level calls on its buffers, with the scalars in 0-d arrays.
+Call = tuple[Callable, tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    """One optimizer: its options, the state it keeps, one step, and how each quantity is printed."""
+    """One optimizer: its options, the state it keeps, its step as a program, and its printed lines."""
 
     name: str
     options: dict[str, object]                        # option -> default (PyTorch's)
     slots: Callable[[dict], tuple[str, ...]]          # state arrays kept per param, given the options
-    temporaries: tuple[str, ...]                      # scratch buffers the fast path gives the step
-    step: Callable                                    # (out, w, g, state, t, lr, opts) -> (w_new, state_new, step, sign)
+    program: Callable[[dict, bool], tuple[Call, ...]]  # (options, first step?) -> the calls of one step
+    scalars: Callable[[int, float, dict], dict]       # (steps before, η, options) -> the scalars' values
     lines: Callable[[dict], list[tuple[str, str]]]    # (quantity, formula) shown per param, given the options
     check: Callable[[dict], str | None] = lambda opts: None
     sign: float = 1.0                                 # Δw = sign·step (SGD keeps η·d and subtracts it: −1)
+    per_step: bool = False                            # its scalars change every step (Adam's bias corrections)
+
+    def first_differs(self, opts: dict) -> bool:
+        """Whether the very first step runs other calls than the rest (SGD's momentum buffer starts as d)."""
+        return self.program(opts, True) != self.program(opts, False)
+
+    def step(self, w, g, state: dict, t: int, lr: float, opts: dict):
+        """One step, allocating: (w_new, state_new, step, sign); the arrays given are not written."""
+        env = {"w": w, "g": g, **state, **self.scalars(t, lr, opts)}
+        for f, ins, out in self.program(opts, t == 0):
+            env[out] = f(*[env[n] for n in ins])
+        return env["w"], {slot: env[slot] for slot in self.slots(opts)}, env["step"], self.sign
+
+    def temporaries(self, opts: dict) -> set[str]:
+        """The names a step writes that are neither w, a state slot nor the step itself."""
+        slots = set(self.slots(opts))
+        return {out for first in (True, False) for _, _, out in self.program(opts, first)} - slots - {"w"}
 
 
 REGISTRY: dict[str, Optimizer] = {}
@@ -60,33 +72,28 @@ def defoptim(opt: Optimizer) -> Optimizer:
     return opt
 
 
-def _decayed(out: Out, g, w, wd: float):
-    """d = g + λ·w (L2 weight decay folded into the gradient), or g itself when λ = 0."""
-    if not wd:
-        return g
-    return np.add(g, np.multiply(w, wd, out=out("wd")), out=out("d"))
+def _decay(o: dict) -> tuple[tuple[Call, ...], str]:
+    """d = g + λ·w (L2 weight decay folded into the gradient): its calls, and the name d has."""
+    if not o["weight_decay"]:
+        return (), "g"
+    return ((np.multiply, ("w", "wd"), "wdw"), (np.add, ("g", "wdw"), "d")), "d"
 
 
 # ------------------------------------------------------------------------------------------- SGD
-def _sgd_step(out: Out, w, g, st: dict, t: int, lr, o: dict):
-    d = _decayed(out, g, w, o["weight_decay"])
-    new = {}
-    mu = o["momentum"]
-    if mu:
-        if t == 0:                          # the first step: the buffer is d itself, no dampening
-            if out.buffers is None:
-                b = np.array(d, copy=True)
-            else:
-                b = out("b")
-                np.copyto(b, d)
+def _sgd_program(o: dict, first: bool) -> tuple[Call, ...]:
+    calls, d = _decay(o)
+    if o["momentum"]:
+        if first:                                  # the first step: the buffer is d itself, no dampening
+            calls += ((np.positive, (d,), "b"),)
         else:
-            b = np.add(np.multiply(st["b"], mu, out=out("mb")), np.multiply(d, 1.0 - o["dampening"], out=out("db")),
-                       out=out("b"))
-        new["b"] = b
-        d = np.add(d, np.multiply(b, mu, out=out("nb")), out=out("d2")) if o["nesterov"] else b
-    # w − η·d, as η·d then a subtraction (the update SGD always had: the same bits as before).
-    step = np.multiply(lr, d, out=out("step"))
-    return np.subtract(w, step, out=out("w")), new, step, -1.0
+            calls += ((np.multiply, ("b", "mu"), "mb"), (np.multiply, (d, "damp"), "db"), (np.add, ("mb", "db"), "b"))
+        if o["nesterov"]:
+            calls += ((np.multiply, ("b", "mu"), "nb"), (np.add, (d, "nb"), "d2"))
+            d = "d2"
+        else:
+            d = "b"
+    # w − η·d, as η·d then a subtraction: the update plain SGD always had (the same bits as before).
+    return calls + ((np.multiply, ("lr", d), "step"), (np.subtract, ("w", "step"), "w"))
 
 
 def _sgd_check(o: dict) -> str | None:
@@ -98,38 +105,40 @@ def _sgd_check(o: dict) -> str | None:
 defoptim(Optimizer(
     "sgd", {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
     lambda o: ("b",) if o["momentum"] else (),
-    ("wd", "d", "mb", "db", "nb", "d2"),
-    _sgd_step,
+    _sgd_program,
+    lambda t, lr, o: {"lr": lr, "wd": o["weight_decay"], "mu": o["momentum"], "damp": 1.0 - o["dampening"]},
     lambda o: ([("d", "g + λ·w")] if o["weight_decay"] else [])
     + ([("b", "μ·b + (1 − τ)·d  (b = d on the first step)")] if o["momentum"] else [])
-    + ([("d", "d + μ·b  (Nesterov)")] if o["nesterov"] else [("d", "b")] if o["momentum"] else [])
-    + [("Δw", "−η·d"), ("w_new", "w + Δw")],
+    + ([("d2", "d + μ·b  (Nesterov)")] if o["nesterov"] else [])
+    + [("Δw", "−η·" + ("(d + μ·b)" if o["nesterov"] else "b" if o["momentum"] else "d" if o["weight_decay"] else "g")),
+       ("w_new", "w + Δw")],
     _sgd_check, -1.0))
 
 
 # ------------------------------------------------------------------------------------------- Adam, AdamW
-def _adam_core(out: Out, w, d, st: dict, t: int, lr, o: dict):
+def _adam_core(d: str) -> tuple[Call, ...]:
+    return ((np.subtract, (d, "m"), "dm"), (np.multiply, ("dm", "c1"), "dm"), (np.add, ("m", "dm"), "m"),  # lerp
+            (np.multiply, ("v", "b2"), "vb"), (np.multiply, (d, d), "dd"), (np.multiply, ("dd", "c2"), "dd"),
+            (np.add, ("vb", "dd"), "v"),
+            (np.sqrt, ("v",), "den"), (np.divide, ("den", "bc2"), "den"), (np.add, ("den", "eps"), "den"),
+            (np.divide, ("m", "den"), "step"), (np.multiply, ("step", "neg"), "step"), (np.add, ("w", "step"), "w"))
+
+
+def _adam_program(o: dict, first: bool) -> tuple[Call, ...]:
+    calls, d = _decay(o)
+    return calls + _adam_core(d)
+
+
+def _adamw_program(o: dict, first: bool) -> tuple[Call, ...]:
+    decay = ((np.multiply, ("w", "keep"), "w"),) if o["weight_decay"] else ()     # decoupled decay first
+    return decay + _adam_core("g")
+
+
+def _adam_scalars(t: int, lr: float, o: dict) -> dict:
     b1, b2 = o["betas"]
-    m = np.add(st["m"], np.multiply(np.subtract(d, st["m"], out=out("dm")), 1.0 - b1, out=out("dm")),
-               out=out("m"))                                            # m + (1 − β1)(d − m): torch's lerp
-    v = np.add(np.multiply(st["v"], b2, out=out("vb")),
-               np.multiply(np.multiply(d, d, out=out("dd")), 1.0 - b2, out=out("dd")), out=out("v"))
     k = t + 1
-    bc1 = 1.0 - b1 ** k
-    bc2_sqrt = math.sqrt(1.0 - b2 ** k)
-    denom = np.add(np.divide(np.sqrt(v, out=out("den")), bc2_sqrt, out=out("den")), o["eps"], out=out("den"))
-    step = np.multiply(np.divide(m, denom, out=out("step")), -(lr / bc1), out=out("step"))
-    return np.add(w, step, out=out("w")), {"m": m, "v": v}, step, 1.0
-
-
-def _adam_step(out: Out, w, g, st: dict, t: int, lr, o: dict):
-    return _adam_core(out, w, _decayed(out, g, w, o["weight_decay"]), st, t, lr, o)
-
-
-def _adamw_step(out: Out, w, g, st: dict, t: int, lr, o: dict):
-    if o["weight_decay"]:
-        w = np.multiply(w, 1.0 - lr * o["weight_decay"], out=out("w"))    # decoupled decay first
-    return _adam_core(out, w, g, st, t, lr, o)
+    return {"lr": lr, "wd": o["weight_decay"], "c1": 1.0 - b1, "b2": b2, "c2": 1.0 - b2, "eps": o["eps"],
+            "bc2": math.sqrt(1.0 - b2 ** k), "neg": -(lr / (1.0 - b1 ** k)), "keep": 1.0 - lr * o["weight_decay"]}
 
 
 def _adam_check(o: dict) -> str | None:
@@ -150,29 +159,23 @@ def _adam_lines(o: dict, decoupled: bool) -> list[tuple[str, str]]:
                   ("v̂", "v/(1 − β2ᵗ)"), ("Δw", "−η·m̂/(√v̂ + ε)"), ("w_new", "w + Δw")]
 
 
-ADAM_TEMPS = ("wd", "d", "dm", "vb", "dd", "den")
 defoptim(Optimizer("adam", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}, lambda o: ("m", "v"),
-                   ADAM_TEMPS, _adam_step, lambda o: _adam_lines(o, False), _adam_check))
+                   _adam_program, _adam_scalars, lambda o: _adam_lines(o, False), _adam_check, per_step=True))
 defoptim(Optimizer("adamw", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}, lambda o: ("m", "v"),
-                   ADAM_TEMPS, _adamw_step, lambda o: _adam_lines(o, True), _adam_check))
+                   _adamw_program, _adam_scalars, lambda o: _adam_lines(o, True), _adam_check, per_step=True))
 
 
 # ------------------------------------------------------------------------------------------- RMSprop
-def _rmsprop_step(out: Out, w, g, st: dict, t: int, lr, o: dict):
-    d = _decayed(out, g, w, o["weight_decay"])
-    a = o["alpha"]
-    v = np.add(np.multiply(st["v"], a, out=out("va")),
-               np.multiply(np.multiply(d, d, out=out("dd")), 1.0 - a, out=out("dd")), out=out("v"))
-    avg = np.add(np.sqrt(v, out=out("avg")), o["eps"], out=out("avg"))
-    new = {"v": v}
+def _rmsprop_program(o: dict, first: bool) -> tuple[Call, ...]:
+    calls, d = _decay(o)
+    calls += ((np.multiply, ("v", "alpha"), "va"), (np.multiply, (d, d), "dd"), (np.multiply, ("dd", "c"), "dd"),
+              (np.add, ("va", "dd"), "v"), (np.sqrt, ("v",), "avg"), (np.add, ("avg", "eps"), "avg"))
     if o["momentum"]:
-        b = np.add(np.multiply(st["b"], o["momentum"], out=out("mb")), np.divide(d, avg, out=out("q")),
-                   out=out("b"))
-        new["b"] = b
-        step = np.multiply(b, -lr, out=out("step"))
+        calls += ((np.multiply, ("b", "mu"), "mb"), (np.divide, (d, "avg"), "q"), (np.add, ("mb", "q"), "b"),
+                  (np.multiply, ("b", "neg"), "step"))
     else:
-        step = np.multiply(np.divide(d, avg, out=out("step")), -lr, out=out("step"))
-    return np.add(w, step, out=out("w")), new, step, 1.0
+        calls += ((np.divide, (d, "avg"), "step"), (np.multiply, ("step", "neg"), "step"))
+    return calls + ((np.add, ("w", "step"), "w"),)
 
 
 def _rmsprop_check(o: dict) -> str | None:
@@ -184,8 +187,9 @@ def _rmsprop_check(o: dict) -> str | None:
 defoptim(Optimizer(
     "rmsprop", {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
     lambda o: ("v", "b") if o["momentum"] else ("v",),
-    ("wd", "d", "va", "dd", "avg", "mb", "q"),
-    _rmsprop_step,
+    _rmsprop_program,
+    lambda t, lr, o: {"lr": lr, "wd": o["weight_decay"], "alpha": o["alpha"], "c": 1.0 - o["alpha"],
+                      "eps": o["eps"], "mu": o["momentum"], "neg": -lr},
     lambda o: ([("d", "g + λ·w")] if o["weight_decay"] else [])
     + [("v", "α·v + (1 − α)·d²")]
     + ([("b", "μ·b + d/(√v + ε)"), ("Δw", "−η·b")] if o["momentum"] else [("Δw", "−η·d/(√v + ε)")])
@@ -250,7 +254,7 @@ class Training:
 
     @property
     def plain(self) -> bool:
-        """Plain SGD (no momentum, no decay anywhere): w ← w − η·g, kept as two calls in the fast path."""
+        """Plain SGD (no momentum, no decay anywhere): w ← w − η·g, and no state."""
         o = self.options
         return self.optimizer.name == "sgd" and not o["momentum"] and not o["weight_decay"] and not self.decays
 
@@ -295,6 +299,9 @@ def delta(step: np.ndarray, sign: float) -> np.ndarray:
     return np.negative(step) if sign < 0 else step
 
 
-def fast_plain_sgd(w: np.ndarray, g: np.ndarray, step: np.ndarray, lr: np.ndarray) -> list:
-    """Plain SGD's two C-level calls on the fast path's buffers: step = η·g, w = w − step."""
-    return [partial(np.multiply, lr, g, step), partial(np.subtract, w, step, w)]
+def compile_step(opt: Optimizer, opts: dict, first: bool, buffers: dict[str, np.ndarray],
+                 scalars: dict[str, np.ndarray]) -> list:
+    """An optimizer's step as C-level calls writing into buffers (w, g, state, temporaries, step), with
+    the scalars read from 0-d arrays the caller refreshes each iteration: the Stepper's calls exactly."""
+    env = {**buffers, **scalars}
+    return [partial(f, *[env[n] for n in ins], env[out]) for f, ins, out in opt.program(opts, first)]

@@ -755,8 +755,7 @@ class Stepper:
         new = w
         anomaly = None
         if g is not None:
-            new, state, step, sign = t.optimizer.step(optim.Out(), w, g, before, c.iteration - 1, lr,
-                                                      t.options_for(i))
+            new, state, step, sign = t.optimizer.step(w, g, before, c.iteration - 1, lr, t.options_for(i))
             new = np.asarray(new)                  # an array even for 0-d params, as stepping gives
             for slot, arr in state.items():
                 self._opt[(i, slot)] = np.asarray(arr)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_autodiff import _graph
 
-from gradstep.engine import Stepper, interpret, kernels, load_scenario, load_scenario_text, optim
+from gradstep.engine import Stepper, interpret, kernels, load_scenario, load_scenario_text
 from gradstep.scenarios import bundled_dir
 
 RANDOM_GRAPHS = 40
@@ -86,8 +86,7 @@ def step(scenario, state: dict, i: int, w, g, iteration: int):
         return kernels.update(w, g, scenario.learning_rate)
     shape = scenario.program.nodes[i].shape
     st = state.setdefault(i, {slot: np.zeros(shape) for slot in t.slots(i)})
-    new, st2, _, _ = t.optimizer.step(optim.Out(), w, g, st, iteration - 1, scenario.learning_rate,
-                                      t.options_for(i))
+    new, st2, _, _ = t.optimizer.step(w, g, st, iteration - 1, scenario.learning_rate, t.options_for(i))
     state[i] = st2
     return np.asarray(new)
 
