@@ -300,6 +300,10 @@ class Stepper:
         """The loss of every iteration whose forward pass has been computed (1-based: losses[0] is iteration 1)."""
         return self.history.losses_array()
 
+    def loss_at(self, iteration: int) -> float | None:
+        """The loss of one iteration if computed (without copying the whole curve, as losses does)."""
+        return self.history.loss(iteration)
+
     def local_derivative(self, consumer: int, position: int) -> np.ndarray | None:
         """The numeric local derivative on an edge: elementwise values, or a Jacobian for small tensors."""
         node = self.program.nodes[consumer]
