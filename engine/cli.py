@@ -21,6 +21,7 @@ import sys
 import warnings
 from typing import Callable
 
+from .display import clip_title
 from .errors import ScenarioError
 
 # NumPy is imported only once a command runs, so `gradstep --help` starts in a blink.
@@ -30,6 +31,18 @@ COMMANDS = ("run", "check", "trace", "dot")
 
 EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1, 2 and 3, which carry meaning for scripts
 EXIT_STOPPED = 3   # run stopped at a breakpoint
+
+
+def say(text: str = "") -> None:
+    """One line (or lines) of text output: scenario text in it is shown, never sent raw (display.visible)."""
+    from .display import visible
+    sys.stdout.write(visible(text) + "\n")
+
+
+def warn(text: str) -> None:
+    """One message on stderr, made visible the same way."""
+    from .display import visible
+    sys.stderr.write(visible(text) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,10 +60,10 @@ def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
         return command(argv)
     except ScenarioError as e:
-        print(f"gradstep: {e}", file=sys.stderr)
+        warn(f"gradstep: {e}")
         return 2
     except KeyboardInterrupt:
-        print("gradstep: interrupted", file=sys.stderr)
+        warn("gradstep: interrupted")
         return 130
     except BrokenPipeError:
         # The reader left (| head): stop quietly, and keep Python from complaining at exit.
@@ -60,13 +73,13 @@ def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
             pass
         return 0
     except MemoryError:
-        print("gradstep: out of memory", file=sys.stderr)
+        warn("gradstep: out of memory")
         return EXIT_BUG
     except Exception as e:          # a bug: one line, never a traceback, unless asked for
         if os.environ.get("GRADSTEP_DEBUG"):
             raise
-        print(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; "
-              f"GRADSTEP_DEBUG=1 shows the traceback)", file=sys.stderr)
+        warn(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; "
+             f"GRADSTEP_DEBUG=1 shows the traceback)")
         return EXIT_BUG
 
 
@@ -196,9 +209,9 @@ def cmd_run(scenario, args) -> int:
     stop = result if isinstance(result, Stop) else None
     anomaly = None if stop is not None else result
     if anomaly is not None:
-        print(f"gradstep: numeric anomaly: {anomaly.message}", file=sys.stderr)
+        warn(f"gradstep: numeric anomaly: {anomaly.message}")
         if args.json:
-            print(json.dumps(_json_safe({"scenario": scenario.title, "steps": len(losses),
+            say(json.dumps(_json_safe({"scenario": scenario.title, "steps": len(losses),
                                          "loss": losses.tolist(), "anomaly": anomaly.message})))
         return 1
     if recorder is not None:
@@ -208,7 +221,7 @@ def cmd_run(scenario, args) -> int:
         recorder.samples[st.iteration] = sample
     problems = [f"breakpoint {b.id} ({b.describe(p)}): {b.problem}" for b in st.breakpoints if b.problem]
     for problem in problems:
-        print(f"gradstep: warning: {problem}", file=sys.stderr)
+        warn(f"gradstep: warning: {problem}")
     if args.json:
         values = {n.key: _tolist(st.value(n.id)) for n in p.nodes if n.key is not None and st.value(n.id) is not None}
         grads = {p.nodes[i].name: _tolist(st.grad(i) if st.grad(i) is not None else np.zeros(p.nodes[i].shape))
@@ -224,24 +237,24 @@ def cmd_run(scenario, args) -> int:
         if stop is not None:
             out["stopped"] = {"iteration": stop.iteration, "phase": stop.phase, "node": p.nodes[stop.node].name,
                               "condition": stop.condition, "tick": stop.tick, "reads": _reads(st, stop)}
-        print(json.dumps(_json_safe(out)))
+        say(json.dumps(_json_safe(out)))
         return EXIT_STOPPED if stop is not None else 0
     if stop is not None:
-        print(f"{scenario.title}: stopped at iteration {stop.iteration}, {stop.phase} step of "
+        say(f"{clip_title(scenario.title)}: stopped at iteration {stop.iteration}, {stop.phase} step of "
               f"{p.nodes[stop.node].name!r}: {stop.condition}")
         from .display import summary
         for name, value in _reads(st, stop).items():
-            print(f"  {name} = {summary(np.asarray(value))}")
+            say(f"  {name} = {summary(np.asarray(value))}")
         return EXIT_STOPPED
-    print(f"{scenario.title}: {st.steps:,} iteration{'s' if st.steps > 1 else ''}, η = {st.eta_at(1):g}")
-    print(f"{'iteration':>10}  {'loss':>14}")
+    say(f"{clip_title(scenario.title)}: {st.steps:,} iteration{'s' if st.steps > 1 else ''}, η = {st.eta_at(1):g}")
+    say(f"{'iteration':>10}  {'loss':>14}")
     for i in _milestones(len(losses)):
-        print(f"{i:>10}  {losses[i - 1]:>14.8g}")
+        say(f"{i:>10}  {losses[i - 1]:>14.8g}")
     if p.params:
         from .display import summary
-        print("params after training:")
+        say("params after training:")
         for i in p.params:
-            print(f"  {p.nodes[i].name}: {summary(st.param(i))}")
+            say(f"  {p.nodes[i].name}: {summary(st.param(i))}")
     return 0
 
 
@@ -281,21 +294,21 @@ def cmd_check(scenario, args) -> int:
     leaves = scenario.leaves_for(1)
     report = gradcheck(scenario.program, leaves, work=scenario.work)
     if args.json:
-        print(json.dumps(_json_safe({
+        say(json.dumps(_json_safe({
             "scenario": scenario.title, "passed": report.passed, "eps": EPS, "atol": ATOL, "rtol": RTOL,
             "leaves": [{"name": c.name, "kind": c.kind, "checked": c.checked, "size": c.size,
                         "max_abs_error": c.max_abs_error, "max_rel_error": c.max_rel_error, "passed": c.passed}
                        for c in report.leaves],
             "warnings": report.warnings})))
     else:
-        print(f"{scenario.title}: gradient check, central differences eps={EPS:g}, "
+        say(f"{clip_title(scenario.title)}: gradient check, central differences eps={EPS:g}, "
               f"pass if |a-n| <= {ATOL:g} + {RTOL:g}|n|")
-        print(f"{'name':<12} {'kind':<6} {'checked':>9} {'max rel error':>14}  result")
+        say(f"{'name':<12} {'kind':<6} {'checked':>9} {'max rel error':>14}  result")
         for c in report.leaves:
             checked = f"{c.checked}/{c.size}"
-            print(f"{c.name:<12} {c.kind:<6} {checked:>9} {c.max_rel_error:>14.3e}  {'ok' if c.passed else 'FAIL'}")
+            say(f"{c.name:<12} {c.kind:<6} {checked:>9} {c.max_rel_error:>14.3e}  {'ok' if c.passed else 'FAIL'}")
         for w in report.warnings:
-            print(f"warning: {w}")
+            say(f"warning: {w}")
     return 0 if report.passed else 1
 
 
@@ -346,7 +359,7 @@ def cmd_trace(scenario, args) -> int:
         ev = st.step()
         out.write(json.dumps(_json_safe(trace_record(st, ev))) + "\n")
         if ev.anomaly is not None:
-            print(f"gradstep: numeric anomaly: {ev.anomaly.message}", file=sys.stderr)
+            warn(f"gradstep: numeric anomaly: {ev.anomaly.message}")
             return 1
     return 0
 
@@ -365,10 +378,13 @@ def cmd_dot(scenario, args) -> int:
         for j in n.inputs:
             lines.append(f"  n{j} -> n{n.id};")
     lines.append("}")
-    print("\n".join(lines))
+    say("\n".join(lines))
     return 0
 
 
 def _dot_escape(s: str) -> str:
-    """Text safe inside a DOT quoted string: backslashes, quotes and line breaks escaped."""
+    """Text safe inside a DOT quoted string: control characters made visible, then backslashes, quotes and
+    line breaks escaped (so the SVG Graphviz makes from it is well-formed XML too)."""
+    from .display import visible
+    s = visible(s)
     return (s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n"))

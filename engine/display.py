@@ -5,7 +5,47 @@ import numpy as np
 
 from .shapes import fmt as fmt_shape
 
-__all__ = ["fmt_num", "fmt_shape", "format_tensor", "summary", "stats"]
+__all__ = ["fmt_num", "fmt_shape", "format_tensor", "summary", "stats", "visible", "clip_title"]
+
+# Characters that reorder or hide text on a terminal: the bidi embeddings, overrides and isolates.
+_BIDI = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+TITLE_CHARS = 200          # a title is shown clipped to this many characters
+
+
+def visible(text: str, *, newlines: bool = True) -> str:
+    """Text that came from a file, made safe to show or print: nothing in it reaches the terminal raw.
+
+    ESC and the other C0 controls become their visible symbols (␛, ␇...), DEL ␡, the C1 controls
+    (CSI is 0x9b) \x9b, and bidi controls <U+202E>. Newlines stay unless newlines=False (then ⏎);
+    a tab stays. Every channel (the CLI's text output and errors, the TUI's panes, DOT labels) shows
+    scenario text through this one function.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch == "\n":
+            out.append(ch if newlines else "⏎")
+        elif ch == "\t":
+            out.append(ch)
+        elif o < 0x20:
+            out.append(chr(0x2400 + o))
+        elif o == 0x7F:
+            out.append("␡")
+        elif 0x80 <= o <= 0x9F:
+            out.append(f"\\x{o:02x}")
+        elif o in _BIDI or o in (0x2028, 0x2029):
+            out.append(f"<U+{o:04X}>")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clip_title(text: str, width: int = TITLE_CHARS) -> str:
+    """A title or name for one line: made visible, on one line, and clipped."""
+    t = visible(text, newlines=False)
+    return t if len(t) <= width else t[:width - 1] + "…"
 
 
 def fmt_num(x: float, digits: int = 4) -> str:

@@ -75,6 +75,11 @@ def read(text, *, table: str, key: str, max_chars: int, chars_limit: str, max_de
                             f"is {max_depth}", table=table, key=key)
     if "\x00" in text:
         raise ScenarioError(f"the {what} contains a NUL character", table=table, key=key)
+    if "#" in text:
+        # Python would read it as a comment, kept in the node names the text gives: it could fake what a
+        # node appears to compute, or carry terminal escapes. A TOML comment goes after the closing quote.
+        raise ScenarioError(f"the {what} contains '#': comments are not allowed inside an expression "
+                            f"(write them after the closing quote)", table=table, key=key)
     try:
         with warnings.catch_warnings():
             # Python warns about odd literals like '1e' or '\d' on stderr; the error says enough.
