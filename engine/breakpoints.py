@@ -23,6 +23,7 @@ from . import limits
 from .conditions import Condition, NumericProblem, Quantity, Read, Unavailable, compile_condition
 from .errors import ScenarioError
 from .program import Program
+from .tomltext import did_you_mean
 
 
 class Place(str, enum.Enum):
@@ -118,9 +119,7 @@ def make_breakpoint(program: Program, bp_id: int, *, when: str | None = None, at
     if at is not None:
         node = program.by_name.get(at) if isinstance(at, str) else None
         if node is None:
-            import difflib
-            close = difflib.get_close_matches(str(at), list(program.by_name), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(at), program.by_name)
             raise ScenarioError(f"at = {str(at)[:60]!r} names no node{hint}", table=table, key="at")
         if phase is None:
             phase = "update" if program.nodes[node].kind == "param" else "forward"
@@ -226,9 +225,7 @@ def parse_place(text: str, program: Program, schedule: Schedule, steps: int) -> 
     if node is None and parts[2] == "loss":
         node = program.loss
     if node is None:
-        import difflib
-        close = difflib.get_close_matches(parts[2], list(program.by_name), n=1, cutoff=0.6)
-        raise ValueError(f"no node {parts[2][:40]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"no node {parts[2][:40]!r}" + did_you_mean(parts[2], program.by_name))
     for k, place in enumerate(schedule.places):
         if place == (phase, node):
             return (iteration - 1) * S + k + 1

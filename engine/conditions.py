@@ -19,7 +19,6 @@ the state it reads.
 from __future__ import annotations
 
 import ast
-import difflib
 import enum
 import math
 import operator
@@ -32,7 +31,7 @@ from . import expr, health, limits
 from .errors import ScenarioError
 from .program import Program
 from .shapes import ShapeMismatch, broadcast, fmt
-from .tomltext import clip
+from .tomltext import clip, did_you_mean
 
 
 class Quantity(enum.Enum):
@@ -346,8 +345,7 @@ class _Compiler:
             raise self.fail(f"names starting with '__' (like {ident!r}) are not allowed")
         node = self.p.by_name.get(ident)
         if node is None:
-            close = difflib.get_close_matches(ident, self.known() + FUNCTIONS, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(ident, self.known() + FUNCTIONS)
             raise self.fail(f"unknown name {ident!r}{hint}: a condition reads the scenario's names, "
                             f"grad(...), update(...), loss, iteration and eta")
         return node
@@ -474,8 +472,7 @@ class _Compiler:
         if name in ELEMENTWISE:
             fn, test = ELEMENTWISE[name]
             return _Apply(fn, [a], a.shape, test)
-        close = difflib.get_close_matches(name, FUNCTIONS, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, FUNCTIONS)
         raise self.fail(f"unknown function {name!r}{hint}; the functions are: {', '.join(FUNCTIONS)}")
 
     def named(self, fn: str, node: int, ident: str) -> _E:

@@ -150,6 +150,9 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
     if not rows:
         raise ScenarioError(f"the CSV file {rel!r} is empty", table="data", key="file")
     header = [h.strip() for h in rows[0]]
+    position: dict[str, int] = {}            # column name -> its first index: one lookup per wanted name
+    for k, h in enumerate(header):
+        position.setdefault(h, k)
     body, lines = rows[1:], lines[1:]
     if not body:
         raise ScenarioError(f"the CSV file {rel!r} has a header but no rows", table="data", key="file")
@@ -171,11 +174,11 @@ def _csv_columns(spec: dict, base_dir: Path | None) -> tuple[dict[str, np.ndarra
                                 f"{limits.MAX_TOTAL_ELEMENTS:,} in all)", table="data", key=name)
         idx = []
         for c in wanted:
-            if c not in header:
-                shown = ", ".join(repr(h) for h in header[:20]) + (", …" if len(header) > 20 else "")
+            if c not in position:
+                shown = ", ".join(repr(h[:40]) for h in header[:20]) + (", …" if len(header) > 20 else "")
                 raise ScenarioError(f"the CSV file has no column {c[:40]!r}; its columns are {shown}",
                                     table="data", key=name)
-            idx.append(header.index(c))
+            idx.append(position[c])
         for ci in idx:
             if ci not in parsed:
                 parsed[ci] = _column(body, lines, ci, header[ci], rel, name)

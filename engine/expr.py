@@ -6,7 +6,6 @@ takes the scenario key's name; inner nodes are named by their own expression tex
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import warnings
 from typing import Collection, Protocol
@@ -14,7 +13,7 @@ from typing import Collection, Protocol
 from . import limits
 from .errors import ScenarioError
 from .ops import REGISTRY, Notation, callable_ops, written
-from .tomltext import clip
+from .tomltext import clip, did_you_mean
 
 # Python's operators as the symbols the op rows are written with; the rows say which op each is.
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
@@ -185,8 +184,7 @@ class _Walker:
                 raise self.fail(f"{ident!r} is used before it is defined: [graph] runs top to bottom, "
                                 f"so move {ident} above {self.key}")
             known = getattr(self.b, "names", {})
-            close = difflib.get_close_matches(ident, list(known), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(ident, known, cutoff=0.5)
             raise self.fail(f"unknown name {ident!r}{hint}: define it in [values], [params], [data] "
                             f"or earlier in [graph]")
         return found
@@ -228,8 +226,7 @@ class _Walker:
         op = REGISTRY.get(f.id)
         if op is None or op.notation is not Notation.CALL:
             ops = callable_ops()
-            close = difflib.get_close_matches(f.id, ops, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(f.id, ops)
             raise self.fail(f"unknown op {f.id!r}{hint}; the ops are: {', '.join(ops)}")
         if len(n.args) != op.arity:
             raise self.fail(f"{op.name} takes {op.arity} input{'s' if op.arity > 1 else ''}, "

@@ -10,16 +10,39 @@ import re
 
 from .errors import ScenarioError
 
-_HEADER = re.compile(r"""^\[\[?\s*(["']?)([^"'\].]+)\1\s*(?:\.\s*(["']?)([^"'\].]+)\3\s*)?[].]""")
 _KEY = re.compile(r"""^(["']?)([^"'=\s.]+)\1\s*[=.]""")
+
+
+def _header(line: str) -> tuple[str, str | None] | None:
+    """(table, sub-key or None) of a [table], [table.key] or [[table]] header line, or None.
+
+    Read by hand, in one pass: a regular expression with overlapping runs of spaces took quadratic
+    time on a long line of spaces.
+    """
+    if not line.startswith("["):
+        return None
+    body = line[2:] if line.startswith("[[") else line[1:]
+    end = body.find("]")
+    if end < 0:
+        return None
+    parts = body[:end].split(".", 2)
+    names = []
+    for part in parts[:2]:
+        name = part.strip()
+        if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+            name = name[1:-1].strip()
+        if not name or any(c in name for c in "\"'"):
+            return None
+        names.append(name)
+    return names[0], (names[1] if len(names) > 1 else None)
 
 
 def headers(lines: list[str]):
     """(line number, table, sub-key or None) for every [table] or [table.key] header."""
     for no, line in enumerate(lines, 1):
-        m = _HEADER.match(line.strip())
-        if m:
-            yield no, m.group(2).strip(), (m.group(4).strip() if m.group(4) else None)
+        h = _header(line.strip())
+        if h:
+            yield no, h[0], h[1]
 
 
 def find_line(text: str, table: str | None, key: str | None) -> int | None:
@@ -101,10 +124,38 @@ def toml_error(text: str, raw: str) -> ScenarioError:
     return ScenarioError(f"this is not valid TOML: {problem}", table=table, key=key, line=line)
 
 
-def did_you_mean(word: str, choices) -> str:
+MAX_SUGGEST_CANDIDATES = 500     # names compared for a did-you-mean (those closest in length)
+MAX_SUGGEST_CHARS = 64           # longer words and names are not compared
+
+
+def closest(word: str, choices, cutoff: float = 0.6) -> str | None:
+    """The likeliest intended name for a typo, or None, in bounded time whatever the number of names.
+
+    difflib against every name cost 46 s for one typo among 19,000 long names; only names of a
+    similar length can be close, so at most MAX_SUGGEST_CANDIDATES of them are compared.
+    """
+    if not isinstance(word, str) or len(word) > MAX_SUGGEST_CHARS:
+        return None
+    n = len(word)
+    near = [c for c in choices if isinstance(c, str) and abs(len(c) - n) <= max(3, n // 2)
+            and len(c) <= MAX_SUGGEST_CHARS]
+    if len(near) > MAX_SUGGEST_CANDIDATES:
+        # A cheap bound first (characters in common, linear in the name), the full comparison after.
+        m = difflib.SequenceMatcher()
+        m.set_seq2(word)
+
+        def quick(c: str) -> float:
+            m.set_seq1(c)
+            return m.quick_ratio()
+        near = sorted(near, key=quick, reverse=True)[:MAX_SUGGEST_CANDIDATES]
+    found = difflib.get_close_matches(word, near, n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
     """" (did you mean 'scale'?)" for a likely typo, or nothing."""
-    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(word, choices, cutoff)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def clip(text: str, width: int = 60) -> str:
