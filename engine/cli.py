@@ -62,6 +62,13 @@ def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
     except ScenarioError as e:
         warn(f"gradstep: {e}")
         return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # A path the user gave that the system cannot even look at (a name too long, a folder one
+        # cannot enter): bad input, not a bug.
+        warn(f"gradstep: {e.filename}: {e.strerror or e}")
+        return 2
     except KeyboardInterrupt:
         warn("gradstep: interrupted")
         return 130

@@ -22,7 +22,7 @@ from .ops import REGISTRY, check_indices
 from .program import Program, ProgramBuilder, index_inputs
 from .shapes import fmt
 from .files import FileProblem, read_file
-from .tomltext import clip, did_you_mean, find_line, toml_error
+from .tomltext import clip, did_you_mean, find_line, show, toml_error
 from .tomlvalues import check_total, count, get, literal, literal_shape, only, type_name
 
 TABLES = ("scenario", "values", "params", "data", "graph", "train", "break")
@@ -67,9 +67,12 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file."""
     path = Path(path)
     name = str(path)
-    if not path.is_file():
-        what = "does not exist" if not path.exists() else "is not a file"
-        raise ScenarioError(f"the scenario file {what}", file=name)
+    try:
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a file"
+            raise ScenarioError(f"the scenario file {what}", file=name)
+    except OSError as e:              # a name too long, a folder that cannot be entered
+        raise ScenarioError(f"cannot read the scenario file: {e.strerror or e}", file=name) from None
     try:
         raw = read_file(path, limits.MAX_FILE_BYTES, "MAX_FILE_BYTES")
     except FileProblem as e:
@@ -102,6 +105,10 @@ class _Loader:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as e:
             raise toml_error(self.text, str(e)) from None
+        except ValueError:
+            # tomllib converts integer literals with int(), which refuses more than 4,300 digits.
+            raise ScenarioError("the file holds a whole number of more than 4,300 digits, more than a scenario "
+                                "can use") from None
         for table in doc:
             if table not in TABLES:
                 raise ScenarioError(f"unknown table [{table}]{did_you_mean(table, TABLES)}; the tables are "
@@ -196,7 +203,7 @@ class _Loader:
         steps = get(train, "train", "steps", int, 1)
         if not 1 <= steps <= limits.MAX_STEPS:
             raise ScenarioError(f"steps must be from 1 to {limits.MAX_STEPS:,} (the limit MAX_STEPS), "
-                                f"got {clip(f'{steps:,}')}", table="train", key="steps")
+                                f"got {show(steps)}", table="train", key="steps")
         problem = steps_problem(steps, work)
         if problem:
             raise ScenarioError(problem, table="train", key="steps")
@@ -244,7 +251,7 @@ def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
         raise ScenarioError(f"shape has {len(shape)} axes; the limit (MAX_AXES) is {limits.MAX_AXES}",
                             table=table, key=name)
     if any(n < 1 for n in shape):
-        raise ScenarioError(f"every size in shape must be at least 1, got {clip(str(shape))}",
+        raise ScenarioError(f"every size in shape must be at least 1, got {show(shape)}",
                             table=table, key=name)
     count(tuple(shape), table, name)
     return tuple(shape)
@@ -333,7 +340,7 @@ def _training(train: dict, program: Program, lr: float, steps: int) -> Training:
         else:
             v = get(train, "train", key, float, default)
             if not math.isfinite(v) or v < 0:
-                raise ScenarioError(f"{key} must be a finite number ≥ 0, got {clip(str(v))}", table="train", key=key)
+                raise ScenarioError(f"{key} must be a finite number ≥ 0, got {show(v)}", table="train", key=key)
             options[key] = v
     if "eps" in options and not options["eps"] > 0:
         raise ScenarioError(f"eps must be > 0, got {options['eps']:g}", table="train", key="eps")
@@ -362,7 +369,7 @@ def _training(train: dict, program: Program, lr: float, steps: int) -> Training:
         if "learning_rate" in spec:
             v = get(spec, "train", "learning_rate", float, key=f"params.{pname}")
             if not math.isfinite(v) or v < 0:
-                raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {clip(str(v))}", table="train",
+                raise ScenarioError(f"learning_rate must be a finite number ≥ 0, got {show(v)}", table="train",
                                     key=f"params.{pname}")
             rates[node] = v
         if "weight_decay" in spec:
@@ -370,7 +377,7 @@ def _training(train: dict, program: Program, lr: float, steps: int) -> Training:
                 raise ScenarioError(f"{name} has no weight_decay", table="train", key=f"params.{pname}")
             v = get(spec, "train", "weight_decay", float, key=f"params.{pname}")
             if not math.isfinite(v) or v < 0:
-                raise ScenarioError(f"weight_decay must be a finite number ≥ 0, got {clip(str(v))}", table="train",
+                raise ScenarioError(f"weight_decay must be a finite number ≥ 0, got {show(v)}", table="train",
                                     key=f"params.{pname}")
             decays[node] = v
     return Training(opt, options, schedules, rates or None, decays or None)
@@ -385,7 +392,7 @@ def _betas(train: dict, default: tuple[float, float]) -> tuple[float, float]:
         raise ScenarioError("betas must be two numbers, like [0.9, 0.999]", table="train", key="betas")
     b1, b2 = float(b[0]), float(b[1])
     if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-        raise ScenarioError(f"betas must each lie in [0, 1), got [{clip(str(b[0]), 20)}, {clip(str(b[1]), 20)}]",
+        raise ScenarioError(f"betas must each lie in [0, 1), got [{show(b[0], 20)}, {show(b[1], 20)}]",
                             table="train", key="betas")
     return b1, b2
 
@@ -402,7 +409,7 @@ def _schedules(spec, steps: int) -> tuple[tuple[str, dict], ...]:
     for item in items:
         kind = item.get("kind")
         if not isinstance(kind, str) or kind not in SCHEDULES:
-            shown = clip(str(kind), 30)
+            shown = show(kind, 30)
             raise ScenarioError(f"unknown schedule kind {shown!r}{did_you_mean(str(kind), list(SCHEDULES))}; the kinds "
                                 f"are {', '.join(SCHEDULES)}", table="train", key="schedule")
         sched = SCHEDULES[kind]
@@ -416,10 +423,10 @@ def _schedules(spec, steps: int) -> tuple[tuple[str, dict], ...]:
             v = get(item, "train", key, int if whole else float, key="schedule")
             if whole and not 1 <= v <= limits.MAX_STEPS:
                 raise ScenarioError(f"{kind}: {key} must be a whole number from 1 to {limits.MAX_STEPS:,}, so the "
-                                    f"schedule ends; got {clip(str(v))}", table="train", key="schedule")
+                                    f"schedule ends; got {show(v)}", table="train", key="schedule")
             if not whole and (not math.isfinite(v) or v < 0 or (key == "gamma" and v == 0)):
                 raise ScenarioError(f"{kind}: {key} must be a finite number {'> 0' if key == 'gamma' else '≥ 0'}, "
-                                    f"got {clip(str(v))}", table="train", key="schedule")
+                                    f"got {show(v)}", table="train", key="schedule")
             params[key] = v
         out.append((kind, params))
     return tuple(out)

@@ -161,3 +161,14 @@ def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
 def clip(text: str, width: int = 60) -> str:
     """Long user text shortened for a message."""
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def show(value, width: int = 60) -> str:
+    """Any value from a file, as clipped text for a message: safe for integers past Python's 4,300-digit
+    conversion limit (str() raises on those)."""
+    try:
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    except ValueError:
+        text = (f"a whole number of about {int(value.bit_length() * 0.30103):,} digits" if isinstance(value, int)
+                else "a value holding a number too long to print")
+    return clip(text, width)

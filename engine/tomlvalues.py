@@ -11,8 +11,7 @@ import numpy as np
 
 from . import limits
 from .errors import ScenarioError
-from .shapes import fmt
-from .tomltext import clip, did_you_mean
+from .tomltext import did_you_mean, show
 
 FLOAT_MAX = 1.7976931348623157e308
 _MISSING = object()
@@ -45,7 +44,7 @@ def get(spec: dict, table: str, name: str, kind: type, default=_MISSING, key: st
         ok = isinstance(v, bool)
     if kind is float and isinstance(v, int) and not isinstance(v, bool):
         if abs(v) > FLOAT_MAX:
-            raise ScenarioError(f"{name} = {clip(str(v))} is too large for a float64", table=table,
+            raise ScenarioError(f"{name} = {show(v)} is too large for a float64", table=table,
                                 key=key or name)
         v, ok = float(v), True
     if not ok:
@@ -58,7 +57,7 @@ def count(shape: tuple[int, ...], table: str, key: str) -> int:
     """Elements of a shape, refused above MAX_ELEMENTS (exact integers: no overflow, no allocation)."""
     n = math.prod(shape)
     if n > limits.MAX_ELEMENTS:
-        raise ScenarioError(f"shape {clip(fmt(shape))} has {clip(f'{n:,}')} elements, more than the limit "
+        raise ScenarioError(f"shape {show(shape)} has {show(n)} elements, more than the limit "
                             f"of {limits.MAX_ELEMENTS:,} per tensor (MAX_ELEMENTS)", table=table, key=key)
     return n
 
@@ -85,7 +84,7 @@ def literal_shape(spec, table: str, key: str, depth: int = 0) -> tuple[int, ...]
             not isinstance(spec, (int, float, list)):
         raise ScenarioError(f"expected a number or a list of numbers, got {type_name(spec)}", table=table, key=key)
     if isinstance(spec, int) and abs(spec) > FLOAT_MAX:
-        raise ScenarioError(f"the number {clip(str(spec))} is too large for a float64", table=table, key=key)
+        raise ScenarioError(f"the number {show(spec)} is too large for a float64", table=table, key=key)
     if isinstance(spec, (int, float)):
         return ()
     if depth >= limits.MAX_AXES:
