@@ -62,13 +62,6 @@ def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
     except ScenarioError as e:
         warn(f"gradstep: {e}")
         return 2
-    except OSError as e:
-        if e.filename is None:
-            raise
-        # A path the user gave that the system cannot even look at (a name too long, a folder one
-        # cannot enter): bad input, not a bug.
-        warn(f"gradstep: {e.filename}: {e.strerror or e}")
-        return 2
     except KeyboardInterrupt:
         warn("gradstep: interrupted")
         return 130
@@ -79,15 +72,25 @@ def guarded(command: Callable[[list[str]], int], argv: list[str]) -> int:
         except OSError:
             pass
         return 0
+    except OSError as e:
+        if e.filename is None:
+            return _bug(e)
+        # A path the user gave that the system cannot even look at (a name too long, a folder one
+        # cannot enter): bad input, not a bug.
+        warn(f"gradstep: {e.filename}: {e.strerror or e}")
+        return 2
     except MemoryError:
         warn("gradstep: out of memory")
         return EXIT_BUG
     except Exception as e:          # a bug: one line, never a traceback, unless asked for
-        if os.environ.get("GRADSTEP_DEBUG"):
-            raise
-        warn(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; "
-             f"GRADSTEP_DEBUG=1 shows the traceback)")
-        return EXIT_BUG
+        return _bug(e)
+
+
+def _bug(e: Exception) -> int:
+    if os.environ.get("GRADSTEP_DEBUG"):
+        raise e
+    warn(f"gradstep: internal error: {type(e).__name__}: {e} (a bug in gradstep; GRADSTEP_DEBUG=1 shows the traceback)")
+    return EXIT_BUG
 
 
 def _headless(argv: list[str]) -> int:
