@@ -20,6 +20,8 @@ MAX_GRAPH_ELEMENTS = 32_000_000      # elements over every node of the program (
 MAX_EXPRESSION_CHARS = 4_000         # characters in one [graph] expression
 MAX_EXPRESSION_DEPTH = 64            # nesting of one expression: brackets, or operations inside operations
 MAX_NODES = 20_000                   # nodes in the whole program
+MAX_KEPT_ELEMENTS = 64_000_000       # elements one iteration keeps to step back exactly: values, gradients,
+                                     # every gradient contribution and the gradient each one replaced
 
 # Time
 MAX_STEPS = 10_000_000               # training iterations ([train] steps, or --steps)

@@ -195,6 +195,11 @@ class ProgramBuilder:
         if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
                                 f"{limits.MAX_ELEMENTS:,} elements (MAX_ELEMENTS)", table="graph", key=self.group)
+        inside = op.temporary(*shapes, **attrs) if op.temporary is not None else 0
+        if inside > limits.MAX_ELEMENTS:
+            raise ScenarioError(f"{text!r} would make an array of {inside:,} elements inside {op.name} (its inputs "
+                                f"broadcast together), more than the limit of {limits.MAX_ELEMENTS:,} "
+                                f"(MAX_ELEMENTS)", table="graph", key=self.group)
         operands = not op.reads_as_operand       # a + b, -a, a ** 2, a.T: bracket compound inputs
         rhs = op.text([_operand(self.nodes[i]) if operands else self.nodes[i].name for i in inputs], attrs)
         return self._add(Node(len(self.nodes), text, "op", shape, op=op, inputs=tuple(inputs),

@@ -272,7 +272,23 @@ def _check_program(program: Program) -> int:
             raise ScenarioError(f"one forward pass would take about {work:,} multiply-adds, more than the limit "
                                 f"of {limits.MAX_WORK_PER_ITERATION:,} (MAX_WORK_PER_ITERATION); use smaller "
                                 f"tensors", table="graph", key=node.group or node.key)
+    kept = kept_elements(program)
+    if kept > limits.MAX_KEPT_ELEMENTS:
+        raise ScenarioError(f"stepping through one iteration would keep {kept:,} numbers (values, gradients, and "
+                            f"for going back every gradient contribution and the gradient it replaced), more than "
+                            f"the limit of {limits.MAX_KEPT_ELEMENTS:,} (MAX_KEPT_ELEMENTS); a big tensor read by "
+                            f"many nodes costs a copy per reader", table="graph")
     return work
+
+
+def kept_elements(program: Program) -> int:
+    """What the Stepper keeps for one iteration: every value, every gradient, and per gradient edge the
+    contribution and the gradient it replaced (both the receiving node's size)."""
+    nodes = program.nodes
+    values = sum(n.size for n in nodes)
+    grads = sum(n.size for n in nodes if program.needs_grad[n.id])
+    edges = sum(nodes[j].size for i in program.backward for _, j in program.passes_to[i])
+    return values + grads + 2 * edges
 
 
 def _node_work(program: Program, node) -> int:

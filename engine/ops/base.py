@@ -69,6 +69,9 @@ class Op:
     # outputs outside (lo, hi) pass almost none (tanh, sigmoid: saturated units).
     dies: bool = False
     saturates: tuple[float, float] | None = None
+    # Elements of the largest array the op makes inside (mse's broadcast difference): counted against
+    # MAX_ELEMENTS and the work estimate like the node's own output.
+    temporary: Callable[..., int] | None = None
 
     # ------------------------------------------------------------------ how it reads
     def text(self, names: list[str], attrs: dict) -> str:
