@@ -11,7 +11,7 @@ _WHERE = {
     "Condition": "conditions", "compile_condition": "conditions", "Unavailable": "conditions",
     "NumericProblem": "conditions",
     "HealthMonitor": "health", "HealthRecorder": "health", "HealthSample": "health",
-    "GradCheck": "grad_check", "LeafCheck": "grad_check", "gradcheck": "grad_check",
+    "GradCheck": "grad_check", "LeafCheck": "grad_check", "gradcheck": "grad_check", "CheckCancelled": "grad_check",
     "REGISTRY": "ops", "Op": "ops",
     "Edge": "paths", "Path": "paths", "Paths": "paths", "chain_paths": "paths",
     "Node": "program", "Program": "program",

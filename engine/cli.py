@@ -328,7 +328,9 @@ def trace_record(st, ev) -> dict:
     p = st.program
     node = p.nodes[ev.node]
     rec = {"tick": ev.tick, "iteration": ev.iteration, "phase": ev.phase.value, "index": ev.index,
-           "kind": ev.kind.value, "node": node.name, "op": node.op.name if node.op else node.kind}
+           "kind": ev.kind.value, "node": node.name, "id": node.id, "op": node.op.name if node.op else node.kind}
+    # Keyed by node id: display names are clipped and need not be unique (two long-named inputs of one
+    # mul would otherwise share a key and one write would be lost).
     written = {}
     for i in ev.writes:
         if ev.kind is StepKind.FORWARD:
@@ -337,7 +339,7 @@ def trace_record(st, ev) -> dict:
             arr = st.param(i)
         else:
             arr = st.grad(i)
-        written[p.nodes[i].name] = _digest(arr)
+        written[str(i)] = {"name": p.nodes[i].name, **_digest(arr)}
     rec["writes"] = written
     if ev.kind is StepKind.UPDATE:
         # The optimizer's state after this update (momentum buffers, Adam's m and v): plain SGD has none.
@@ -362,9 +364,28 @@ def _digest(a) -> dict:
 
 
 def cmd_trace(scenario, args) -> int:
+    from .limits import MAX_TRACE_BYTES
     from .stepper import Stepper
     st = Stepper(scenario, steps=args.steps)
     out = sys.stdout
+    # The first iteration is written to memory first: its size times the steps is what the whole trace
+    # would write, refused above MAX_TRACE_BYTES before a byte reaches the output.
+    first = []
+    while not st.at_end and st.iteration == 1 and (st.tick < st.per_iteration):
+        ev = st.step()
+        first.append(json.dumps(_json_safe(trace_record(st, ev))) + "\n")
+        if ev.anomaly is not None:
+            break
+    per = sum(len(line.encode()) for line in first)
+    if ev.anomaly is None and per * st.steps > MAX_TRACE_BYTES:
+        most = max(1, MAX_TRACE_BYTES // max(per, 1))
+        raise ScenarioError(f"gradstep trace would write about {_bytes(per * st.steps)} ({_bytes(per)} per iteration "
+                            f"× {st.steps:,} iterations), more than the limit of {_bytes(MAX_TRACE_BYTES)} "
+                            f"(MAX_TRACE_BYTES): pass --steps N with N at most {most:,}", file="trace")
+    out.write("".join(first))
+    if ev.anomaly is not None:
+        warn(f"gradstep: numeric anomaly: {ev.anomaly.message}")
+        return 1
     while not st.at_end:
         ev = st.step()
         out.write(json.dumps(_json_safe(trace_record(st, ev))) + "\n")
@@ -372,6 +393,13 @@ def cmd_trace(scenario, args) -> int:
             warn(f"gradstep: numeric anomaly: {ev.anomaly.message}")
             return 1
     return 0
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} bytes"
 
 
 def cmd_dot(scenario, args) -> int:

@@ -13,6 +13,7 @@ ATOL = 1e-5
 RTOL = 1e-3
 MAX_CHECKED = 2000      # elements per tensor checked; larger tensors are sampled (seeded)
 WORK_BUDGET = 2e10      # multiply-adds spent on finite differences per tensor: big graphs check fewer
+TOTAL_BUDGET = 2e10     # multiply-adds over the whole check: many tensors share it (a tensor gets ≥ 1 element)
 
 
 @dataclass
@@ -43,22 +44,46 @@ class GradCheck:
         return all(c.passed for c in self.leaves if c.kind == "param")
 
 
+class CheckCancelled(Exception):
+    """The caller asked the gradient check to stop (the TUI's esc or q)."""
+
+
 def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 1, seed: int = 0,
-              work: int = 0) -> GradCheck:
+              work: int = 0, should_stop=None) -> GradCheck:
     """Check ∂loss/∂leaf for every param and value at these leaf values.
 
     work is the forward pass's estimated multiply-adds (Scenario.work): each checked element
-    costs two forward passes, so a costly graph samples fewer elements (at least 8).
+    costs two forward passes, so a costly graph samples fewer elements (at least 8). should_stop()
+    is asked between elements; when it says yes the check raises CheckCancelled.
     """
-    most = MAX_CHECKED if work <= 0 else int(max(8, min(MAX_CHECKED, WORK_BUDGET / (2 * work))))
+    indices = {x.source for x in program.index_inputs}
+    tensors = [i for i in program.params + program.values if i not in indices]
+    per_pass = max(work, 1)
+    # The whole check stays within TOTAL_BUDGET: each tensor gets its share (at least one element, up
+    # to MAX_CHECKED and its own budget); if even one element each is too much, a seeded subset of the
+    # tensors is checked and the report says how many.
+    share = TOTAL_BUDGET / (2 * per_pass * max(len(tensors), 1))
+    most = int(max(1, min(MAX_CHECKED, WORK_BUDGET / (2 * per_pass), share)))
+    if work > 0 and most < 8 and share >= 8:
+        most = 8
+    rng = np.random.default_rng(seed)
+    afford = int(TOTAL_BUDGET // (2 * per_pass))
+    skipped = set()
+    if work > 0 and len(tensors) > afford:
+        keep = set(rng.choice(tensors, max(afford, 1), replace=False).tolist())
+        skipped = set(tensors) - keep
     with np.errstate(all="ignore"):
         vals = interpret.forward(program, leaves)
         grads = interpret.backward(program, vals)
         report = GradCheck(iteration, [], _kink_warnings(program, vals))
-        rng = np.random.default_rng(seed)
-        indices = {x.source for x in program.index_inputs}
+        if skipped:
+            report.warnings.append(f"checked {len(tensors) - len(skipped):,} of {len(tensors):,} tensors (a seeded "
+                                   f"sample): checking them all would take more than {TOTAL_BUDGET:.0e} "
+                                   f"multiply-adds")
         for i in program.params + program.values:
             node = program.nodes[i]
+            if i in skipped:
+                continue
             if i in indices:
                 # Class labels are read as whole numbers: a nudge of eps changes the class, not the loss
                 # smoothly, so there is no derivative to check.
@@ -71,6 +96,8 @@ def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 
                 idx = np.sort(rng.choice(base.size, most, replace=False))
             numeric = np.empty(len(idx))
             for k, flat in enumerate(idx):
+                if should_stop is not None and should_stop():
+                    raise CheckCancelled
                 numeric[k] = _central(program, leaves, i, base, int(flat))
             a = np.ravel(analytic)[idx]
             err = np.abs(a - numeric)

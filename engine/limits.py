@@ -27,6 +27,7 @@ MAX_KEPT_ELEMENTS = 64_000_000       # elements one iteration keeps to step back
 MAX_STEPS = 10_000_000               # training iterations ([train] steps, or --steps)
 MAX_WORK_PER_ITERATION = 2_000_000_000   # estimated multiply-adds of one forward pass
 MAX_TOTAL_WORK = 2_000_000_000_000   # estimated multiply-adds of a whole forward replay (steps x work)
+MAX_TRACE_BYTES = 2_000_000_000      # bytes `gradstep trace` may write (its first iteration's size x steps)
 
 # Breakpoints and watches (conditions are untrusted input like the rest of a scenario)
 MAX_BREAKPOINTS = 64                 # breakpoints at once, from the file and the TUI together

@@ -259,11 +259,13 @@ def test_trace_is_json_lines_one_per_step():
     assert [r["tick"] for r in records] == list(range(7))
     assert [r["node"] for r in records[:3]] == ["u", "v", "f"]
     for r in records:
-        assert {"tick", "iteration", "phase", "index", "kind", "node", "op", "writes"} <= set(r)
+        assert {"tick", "iteration", "phase", "index", "kind", "node", "id", "op", "writes"} <= set(r)
     x = 1.5
-    assert records[0]["writes"]["u"]["value"] == x * x
-    assert records[-1]["writes"]["x"]["value"] == pytest.approx(
-        math.exp(math.sin(x * x)) * math.cos(x * x) * 2 * x, rel=1e-12)
+    ids = {r["node"]: r["id"] for r in records}
+    u = records[0]["writes"][str(ids["u"])]
+    assert u["name"] == "u" and u["value"] == x * x
+    dx = [w for w in records[-1]["writes"].values() if w["name"] == "x"][0]
+    assert dx["value"] == pytest.approx(math.exp(math.sin(x * x)) * math.cos(x * x) * 2 * x, rel=1e-12)
 
 
 def test_trace_steps_option_counts_iterations():
