@@ -417,3 +417,48 @@ def test_fuzzer_generates_loadable_scenarios():
             pass
     assert len(texts) >= 150
     assert loaded >= len(texts) // 10, (loaded, len(texts))
+
+
+COND_TOKENS = ["loss", "iteration", "eta", "h", "x", "W", "w", "E", "grad(", "update(", "norm(", "max(", "min(",
+               "mean(", "sum(", "count(", "any(", "all(", "abs(", "sign(", "isfinite(", "dead(", "saturated(",
+               "ratio(", "changed(", "(", ")", "[", "]", ",", "0", "1", "-1", "2.5", "1e9", "1e999", "nan", "True",
+               "<", "<=", ">", ">=", "==", "!=", "and", "or", "not", "+", "-", "*", "/", "**", "%", "@", ".",
+               "__class__", "'s'", "lambda", ":", "if", "else", "#", "\\x1b", "h[0]", "W[1, 0]", "W[5, 5]"]
+
+
+def test_fuzz_breakpoint_conditions(capsys):
+    """Conditions are untrusted input too: token soup either compiles or is refused with ScenarioError, and
+    a compiled one evaluates at every step of a stepped iteration to a bool, 'not available', or a
+    reported numeric problem, nothing else."""
+    from gradstep.engine import NumericProblem, Unavailable, compile_condition
+    text = ('[scenario]\ntitle = "c"\n[values]\nx = [0.5, -1.5]\n[params]\nW = [[1.0, 0.5], [-0.5, 2.0]]\n'
+            'w = [0.25, 2.0]\n[graph]\nh = "relu(W @ x) * w"\nt = "tanh(h)"\nE = "sum(t ** 2)"\n[train]\nloss = "E"\n'
+            'learning_rate = 0.1\nsteps = 2\n')
+    sc = load_scenario_text(text)
+
+    @fuzz_settings(0.25)
+    @given(st.lists(st.sampled_from(COND_TOKENS), max_size=12), st.lists(st.sampled_from(["", " "]), max_size=12))
+    def check(stats, tokens, spaces):
+        cond = "".join(t + (spaces[i] if i < len(spaces) else "") for i, t in enumerate(tokens))
+        for test in (True, False):
+            try:
+                c = compile_condition(cond, sc.program, test=test)
+            except ScenarioError:
+                stats["refused"] += 1
+                continue
+            stats["loaded"] += 1
+            st_ = Stepper(sc, steps=2)
+            memory = c.new_memory()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                while not st_.at_end:
+                    st_.step()
+                    try:
+                        import numpy as np
+                        with np.errstate(all="ignore"):
+                            v = c.evaluate(st_.view(), memory)
+                        assert isinstance(v, bool) if test else v is not None
+                    except (Unavailable, NumericProblem):
+                        stats["unavailable or nan"] += 1
+
+    run_counted(check, capsys, "breakpoint conditions")
