@@ -1,5 +1,5 @@
 """How the app's actions run: guarded (an error becomes a notification), a motion of the Stepper,
-or one of Playback's keys. Each makes an action method from one line of the app."""
+one of Playback's keys, or one of the Debugger's. Each makes an action method from one line of the app."""
 from __future__ import annotations
 
 import functools
@@ -11,10 +11,12 @@ from .playback import Playback
 
 if TYPE_CHECKING:
     from .app import GradstepApp
+    from .debugger import Debugger
 
 
 def guarded(fn):
-    """Run an app method; an unexpected error becomes a notification (app.unexpected), never a traceback."""
+    """Run a method of the app (or of anything with an unexpected(e) method); an unexpected error becomes a
+    notification (app.unexpected), never a traceback."""
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         try:
@@ -41,5 +43,14 @@ def playing(method: Callable[[Playback], None]):
     """An action that is one of the app's Playback's methods."""
     def action(self: GradstepApp) -> None:
         method(self.playback)
+    action.__doc__ = method.__doc__
+    return action
+
+
+def debugging(method: Callable[[Debugger], None]):
+    """An action that is one of the app's Debugger's methods (breakpoints, watches, health)."""
+    @guarded
+    def action(self: GradstepApp) -> None:
+        method(self.debugger)
     action.__doc__ = method.__doc__
     return action

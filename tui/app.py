@@ -2,9 +2,10 @@
 to draw.
 
 Reactives hold small values only (tick, selected node); the panes read the Stepper when those
-change. Elsewhere: playing and background runs in playback.py; the scenario file, its reloads and
-its errors in source.py (loading.py loads, watch.py notices changes); which keys can act in the
-bindings table; every colour in palette.py.
+change. Elsewhere: playing and background runs (continue too) in playback.py; breakpoints, watches,
+go-to and the health view in debugger.py; the scenario file, its reloads and its errors in
+source.py (loading.py loads, watch.py notices changes); which keys can act in the bindings table;
+every colour in palette.py.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from gradstep.engine import Event, StepKind, Stepper
 from gradstep.scenarios import bundled_dir
 
 from . import palette
-from .actions import guarded, motion, playing
+from .actions import debugging, guarded, motion, playing
 from .bindings import BY_ACTION, KeyState, When, can
 from .commands import ScenarioCommands
+from .debugger import Debugger
 from .messages import NodeSelected, RunDone, RunProgress
 from .playback import Playback
 from .screens.ask import AskNumber
@@ -56,6 +58,7 @@ class GradstepApp(App):
         self.changed: frozenset[int] = frozenset()     # nodes the last step wrote
         self.changed_kind: StepKind | None = None      # and what that step did
         self.playback = Playback(self)
+        self.debugger = Debugger(self)
         self.main = MainScreen()
         self._redraw_pending = False
         self._anomaly_tick = -1
@@ -91,11 +94,12 @@ class GradstepApp(App):
         self.main.set_class(self.size.height < 36 or self.size.width < 110, "compact")
         self.schedule_redraw()
 
-    def adopt(self, st: Stepper, keep_folds: bool) -> None:
-        """Show a Stepper that has just loaded."""
-        self.stepper = st
+    def adopt(self, st: Stepper, reloaded: bool) -> None:
+        """Show a Stepper that has just loaded (reloaded: the same file again, folds and breakpoints kept)."""
+        old, self.stepper = self.stepper, st
         self._anomaly_tick = -1
-        self.main.load(st, keep_folds)
+        self.debugger.adopt(old, st, reloaded)
+        self.main.load(st, reloaded)
         if isinstance(self.screen, ErrorScreen):
             self.pop_screen()
         self.sub_title = st.scenario.title
@@ -123,14 +127,17 @@ class GradstepApp(App):
         st = self.stepper
         if st is None or self.playback.running or not self.main.is_mounted:
             return
-        self.main.show(View(st, self.selected, self.changed, self.changed_kind, self.playback.text()))
+        self.main.show(View(st, self.selected, self.changed, self.changed_kind, self.playback.text(),
+                            tuple(self.debugger.breaks.watches)))
         self.banner()
 
     def banner(self) -> None:
         st = self.stepper
-        anomaly = st is not None and st.anomaly is not None and not self.playback.running
+        idle = st is not None and not self.playback.running
+        anomaly = idle and st.anomaly is not None
+        hit = self.debugger.banner() if idle else []
         self.main.say(([f"numeric anomaly: {st.anomaly.message}  (p steps back)"] if anomaly else [])
-                      + self.source.trouble())
+                      + self.source.trouble() + hit, "warning" if hit and not anomaly else "error")
 
     # ------------------------------------------------------------------ which keys can act now
     def key_state(self) -> KeyState:
@@ -158,6 +165,7 @@ class GradstepApp(App):
             self.selected = self._default_selection(event)
         self.tick = st.tick
         self.check_anomaly()
+        self.debugger.after_motion()
         self.schedule_redraw()
 
     def check_anomaly(self) -> bool:
@@ -196,26 +204,20 @@ class GradstepApp(App):
         self.playback.stop()
         self.playback.start_run(self.stepper.steps)
 
-    @guarded
-    def action_goto(self) -> None:
-        st = self.stepper
-        self.playback.stop()
-        self._ask(AskNumber(f"Go to the start of iteration (1 to {st.steps}):", lo=1, hi=st.steps, integer=True,
-                            value=str(st.iteration)), lambda value: self.goto(int(value)))
+    action_goto = debugging(Debugger.ask_place)
 
-    @guarded
-    def goto(self, iteration: int) -> None:
-        """Go to the start of an iteration; far ahead of the cursor it runs in the background."""
-        st = self.stepper
-        if iteration - st.iteration > 50:
-            self.playback.start_run(iteration - st.iteration)
-            return
-        st.seek_iteration(iteration)
-        self.after_motion()
-
-    def _ask(self, screen: Screen, then: Callable) -> None:
+    def ask(self, screen: Screen, then: Callable) -> None:
         """Open a modal screen; `then` gets its answer unless it was cancelled."""
         self.push_screen(screen, lambda value: None if value is None else then(value))
+
+    # ------------------------------------------------------------------ breakpoints, watches, health
+    action_continue = debugging(Debugger.continue_)
+    action_reverse_continue = debugging(Debugger.reverse_continue)
+    action_toggle_breakpoint = debugging(Debugger.toggle_here)
+    action_break_if = debugging(Debugger.ask_condition)
+    action_watch = debugging(Debugger.ask_watch)
+    action_breakpoints = debugging(Debugger.show_list)
+    action_health = debugging(Debugger.open_health)
 
     # ------------------------------------------------------------------ playing
     action_play = playing(Playback.play)
@@ -261,6 +263,7 @@ class GradstepApp(App):
     def set_eta(self, eta: float) -> None:
         self.playback.stop()
         self.stepper.set_eta(eta)
+        self.debugger.health.forget(self.stepper.iteration)
         self.notify(f"η = {eta:g} from iteration {self.stepper.iteration} on", timeout=2)
         self.after_motion(select=False)
 
@@ -272,7 +275,7 @@ class GradstepApp(App):
 
     def action_eta_input(self) -> None:
         self.playback.stop()
-        self._ask(AskNumber("New learning rate η (from this iteration on):", lo=0, hi=1e6, integer=False,
+        self.ask(AskNumber("New learning rate η (from this iteration on):", lo=0, hi=1e6, integer=False,
                             value=f"{self.stepper.eta:g}"), lambda value: self.set_eta(float(value)))
 
     # ------------------------------------------------------------------ files, checks, help
@@ -284,7 +287,7 @@ class GradstepApp(App):
         if self.playback.running:
             return
         self.playback.stop()
-        self._ask(OpenScenario(bundled_dir()), self.source.open)
+        self.ask(OpenScenario(bundled_dir()), self.source.open)
 
     @guarded
     def action_gradcheck(self) -> None:

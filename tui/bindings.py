@@ -92,13 +92,19 @@ ACTIONS: tuple[Action, ...] = (
            when=When.AHEAD),
     Action("C", "back_iteration", "back iter", "Go back to the start of the iteration (or the previous one).",
            "C", "c", when=When.BEHIND),
-    Action("space", "play", "play", "Play / pause the replay; at speed 'max' whole iterations run at full speed.",
-           "space", "b", True, when=When.PLAY),
-    Action("b", "rewind", "rewind", "Play backwards / pause (reverse-continue).", "b", "space", when=When.REWIND),
-    Action("escape", "stop", "stop", "Stop playing or a long run.", "esc", when=When.ALWAYS),
+    Action("space", "play", "play", "Play / pause the replay (it stops at a breakpoint hit); at speed 'max' whole "
+           "iterations run at full speed.", "space", "b", True, when=When.PLAY),
+    Action("b", "rewind", "rewind", "Play backwards / pause.", "b", "space", when=When.REWIND),
+    Action("escape", "stop", "stop", "Stop playing, a continue or a long run.", "esc", when=When.ALWAYS),
     Action("plus,equals_sign", "faster", "faster", "Play faster.", "+", "-", when=When.ALWAYS),
     Action("minus,underscore", "slower", "slower", "Play slower.", "-", "+", when=When.ALWAYS),
-    Action("g", "goto", "go to", "Go to the start of iteration N (earlier or later).", "g", "g"),
+    Action("greater_than_sign", "continue", "continue",
+           "Continue: run forward to the next breakpoint hit and stand on the step that made it (esc stops).",
+           ">", "<", True, when=When.AHEAD),
+    Action("less_than_sign", "reverse_continue", "rev-continue",
+           "Reverse-continue: go back to the previous breakpoint hit, exactly.", "<", ">", when=When.BEHIND),
+    Action("g", "goto", "go to",
+           "Go to iteration N (500), or to a node's step in it (500 backward h); earlier or later.", "g", "g"),
     Action("home", "start", "start", "Go back to the very start (tick 0).", "home", "end", when=When.BEHIND),
     Action("end", "end", "end", "Run to the end of the replay (in the background).", "end", "home",
            when=When.AHEAD),
@@ -113,6 +119,17 @@ ACTIONS: tuple[Action, ...] = (
     Action("right_square_bracket", "eta_double", "η×2", "Double the learning rate η (from this iteration on).",
            "]", "["),
     Action("e", "eta_input", "set η", "Type a new learning rate η (from this iteration on).", "e", "e"),
+    Action("B", "toggle_breakpoint", "breakpoint",
+           "Set or clear a breakpoint on the selected node: its forward or backward step by the phase shown, "
+           "a param's update.", "B", "B"),
+    Action("i", "break_if", "break if", "Add a conditional breakpoint, checked as you type: loss < 0.01, "
+           "dead(h) >= 0.5.", "i"),
+    Action("w", "watch", "watch", "Add a watch: an expression shown at every tick in the Watches pane "
+           "(norm(grad(W1))).", "w"),
+    Action("L", "breakpoints", "breakpoints", "List breakpoints (with hits) and watches: enable, disable, edit, "
+           "delete.", "L"),
+    Action("H", "health", "health", "Gradient health over the iterations: gradient norms, update ratios, dead "
+           "units, gradient flow.", "H"),
     Action("x", "gradcheck", "grad check", "Check every gradient against central differences, per param.", "x"),
     Action("r", "reload", "reload", "Reload the scenario from disk (also automatic when the file changes).", "r",
            when=When.UNLESS_RUNNING),

@@ -23,6 +23,9 @@ class RunProgress(Message):
 
 @dataclass
 class RunDone(Message):
-    """A background run ended (finished, stopped, failed or hit an anomaly)."""
+    """A background run ended (finished, stopped, failed or hit an anomaly).
+
+    outcome: what a continue or reverse-continue returned (a Stop, an Anomaly, or None)."""
 
     error: str | None = None
+    outcome: object = None

@@ -26,6 +26,12 @@ ERROR_TEXT = "#ff8787"       # an error message in full
 SELECTED_ROW = "on #2d3f5f"  # background of the selected line of the graph
 ANOMALY_MARK = "bold white on red"   # the "!" before the node that produced NaN or ±inf
 ANOMALY_LABEL = "bold red"
+BREAKPOINT = BAD             # ● a breakpoint pinned to a node's step
+BREAKPOINT_OFF = FAINT       # ○ one that is disabled
+BADGE = MUTED                # a health badge on a graph line (dead 2/10)
+BADGE_WARN = HIGHLIGHT       # the same when half the units or more are dead or saturated
+HIT = HIGHLIGHT              # the status line's "breakpoint N hit"
+ETA_MARK = ACCENT            # the loss curve's marks where η changes
 
 PHASES = {Phase.FORWARD: GOOD, Phase.BACKWARD: "#ff875f", Phase.UPDATE: ACCENT, Phase.DONE: SOFT}
 

@@ -1,5 +1,6 @@
-"""Playing the replay: a timer that steps at a chosen speed (either way in time), and at speed 'max'
-a background thread that trains whole iterations at full engine speed.
+"""Playing the replay: a timer that steps at a chosen speed (either way in time), and background jobs
+in a thread: training whole iterations at full engine speed (speed 'max', end, go to), continue and
+reverse-continue to a breakpoint hit, and replaying earlier iterations for the health history.
 
 While that thread runs it owns the Stepper. It trains in slices of about SLICE seconds (sized by
 how long the last slice took) and posts a RunProgress RUN_FRAME apart. From those the UI draws the
@@ -13,9 +14,9 @@ import enum
 import functools
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from gradstep.engine import Stepper
+from gradstep.engine import Stop, Stepper
 
 from .messages import RunDone, RunProgress
 
@@ -38,7 +39,16 @@ class PlayState(enum.Enum):
     IDLE = "idle"
     FORWARD = "forward"      # playing on the timer
     BACKWARD = "backward"    # rewinding on the timer
-    RUN = "run"              # a background thread trains whole iterations (speed 'max', end, go to)
+    RUN = "run"              # a background job owns the Stepper (one of Job)
+
+
+class Job(enum.Enum):
+    """What a background thread does with the Stepper."""
+
+    TRAIN = "train"          # whole iterations at full speed (speed 'max', end, go to)
+    CONTINUE = "continue"    # forward to the next breakpoint hit
+    REVERSE = "reverse"      # back to the previous breakpoint hit
+    MEASURE = "measure"      # replay earlier iterations for the health history, then come back
 
 
 class Playback:
@@ -51,6 +61,8 @@ class Playback:
         self.timer: Timer | None = None
         self.stop_requested = threading.Event()  # set by the UI, read by the run's thread
         self.run_text = ""                       # "running to iteration N", while a run goes on
+        self.job: Job | None = None              # the background job, while one runs
+        self.after: Callable[[], None] | None = None   # called once the job is done (the health view opens)
 
     @property
     def running(self) -> bool:
@@ -79,9 +91,17 @@ class Playback:
             self.stop()
         elif st is not None and not st.at_end:
             if SPEEDS[self.speed] == 0:
-                self.start_run(st.steps)
+                self._play_max()
             else:
                 self._start_timer(PlayState.FORWARD)
+
+    def _play_max(self) -> None:
+        """Speed 'max': whole iterations in the background, stopping at a breakpoint hit if any is enabled."""
+        st = self.app.stepper
+        if any(bp.enabled for bp in st.breakpoints):
+            self.start_continue(reverse=False)
+        else:
+            self.start_run(st.steps)
 
     def rewind(self) -> None:
         st = self.app.stepper
@@ -102,7 +122,7 @@ class Playback:
         if direction in (PlayState.FORWARD, PlayState.BACKWARD):
             self.stop()
             if SPEEDS[speed] == 0 and direction is PlayState.FORWARD:
-                self.start_run(self.app.stepper.steps)
+                self._play_max()
             else:
                 self._start_timer(direction)
         self.app.notify(self.text(), timeout=1.5)
@@ -143,7 +163,7 @@ class Playback:
                 if st.at_end:
                     break
                 ev = st.step()
-                if ev is not None and ev.anomaly is not None:
+                if ev is not None and (ev.anomaly is not None or ev.stop is not None):
                     break
             else:
                 if st.at_start:
@@ -153,20 +173,43 @@ class Playback:
                 else:
                     st.back()
         self.app.after_motion(ev)
-        if st.at_end if direction is PlayState.FORWARD else st.at_start:
+        if (st.at_end if direction is PlayState.FORWARD else st.at_start) or (ev is not None and ev.stop is not None):
             self.stop()
 
     # ------------------------------------------------------------------ a run in the background
-    def start_run(self, count: int) -> None:
-        """Train `count` whole iterations at full engine speed in a thread; the UI gets progress messages."""
+    def start_run(self, count: int, then: int | None = None) -> None:
+        """Train `count` whole iterations at full engine speed in a thread; the UI gets progress messages.
+        then: a tick in the iteration reached to go to at the end (unless stopped)."""
         st = self.app.stepper
         if st is None or st.at_end or count <= 0:
             return
+        text = f"running to iteration {min(st.steps, st.iteration + count):,}"
+        self._start(Job.TRAIN, text, functools.partial(train, st, count, then=then))
+
+    def start_continue(self, reverse: bool) -> None:
+        """Continue (or reverse-continue) to a breakpoint hit in a thread."""
+        st = self.app.stepper
+        if st is None or (st.at_start if reverse else st.at_end):
+            return
+        job = Job.REVERSE if reverse else Job.CONTINUE
+        text = "reverse-continue: searching back" if reverse else "continue"
+        self._start(job, text, functools.partial(hunt, st, reverse))
+
+    def start_measure(self, first: int, count: int, text: str, then: Callable[[], None]) -> None:
+        """Replay `count` iterations from `first` (the health history records them), come back, then call then()."""
+        st = self.app.stepper
+        if st is None or count <= 0:
+            then()
+            return
+        self._start(Job.MEASURE, text, functools.partial(train, st, count, start=(first - 1) * st.per_iteration,
+                                                          back=st.tick), then)
+
+    def _start(self, job: Job, text: str, work, after: Callable[[], None] | None = None) -> None:
         self.stop_requested.clear()
-        self.run_text = f"running to iteration {min(st.steps, st.iteration + count):,}"
+        self.job, self.run_text, self.after = job, text, after
         self._set(PlayState.RUN)
         self.app.main.run_started(f"{self.run_text}…  (esc stops)")
-        self.app.run_worker(functools.partial(train, st, count, self.stop_requested, self.app.post_message),
+        self.app.run_worker(functools.partial(work, stop=self.stop_requested, post=self.app.post_message),
                             thread=True, exclusive=True, group="run", exit_on_error=False)
 
     def progress(self, message: RunProgress) -> None:
@@ -176,20 +219,45 @@ class Playback:
                                        message.iteration, message.loss)
 
     def done(self, message: RunDone) -> None:
+        job, self.job = self.job, None
+        after, self.after = self.after, None
+        stopped = self.stop_requested.is_set()
         self.state = PlayState.IDLE
         self.stop_requested.clear()
         if message.error:
             self.app.notify(message.error, title="the run failed", severity="error", timeout=8)
         self.app.after_motion(select=True)
+        if job in (Job.CONTINUE, Job.REVERSE) and not message.error:
+            self._landed(job, message.outcome, stopped)
         self.app.redraw()            # now, not later: whoever sees IDLE sees the final state
+        if after is not None and not message.error:
+            after()
+
+    def _landed(self, job: Job, outcome, stopped: bool) -> None:
+        """After a continue: stand on the hit's node, or say why it stopped elsewhere."""
+        st = self.app.stepper
+        name = "reverse-continue" if job is Job.REVERSE else "continue"
+        if isinstance(outcome, Stop):
+            self.app.selected = outcome.node
+        elif stopped:
+            self.app.notify(f"{name} stopped at iteration {st.iteration:,}", timeout=2)
+        elif outcome is None:
+            where = "no earlier hit: back where it started" if job is Job.REVERSE else "no hit: the replay ended"
+            self.app.notify(f"{name}: {where}", timeout=3)
 
 
-def train(st: Stepper, count: int, stop: threading.Event, post) -> None:
+def train(st: Stepper, count: int, stop: threading.Event, post, *, then: int | None = None,
+          start: int | None = None, back: int | None = None) -> None:
     """The run's thread: `count` iterations in timed slices, a RunProgress about RUN_FRAME apart, then RunDone.
 
-    Nothing here touches a widget; post is the app's thread-safe post_message."""
+    start: seek there first; then: a tick to go to at the end unless stopped; back: a tick to return to
+    whatever happens. Nothing here touches a widget; post is the app's thread-safe post_message."""
     size, due = 16, time.monotonic() + RUN_FRAME
+    error = None
     try:
+        if start is not None:
+            st.seek(start)
+        anomaly = None
         while count > 0 and not stop.is_set():
             t0 = time.perf_counter()
             n = min(size, count)
@@ -205,7 +273,35 @@ def train(st: Stepper, count: int, stop: threading.Event, post) -> None:
                 it = st.iteration - 1                 # the last iteration run
                 losses = st.losses
                 post(RunProgress(it, float(losses[it - 1]) if 0 < it <= len(losses) else None))
+        if then is not None and anomaly is None and not stop.is_set():
+            st.seek(then)
+    except Exception as e:           # reported in the UI; the Stepper is still consistent
+        error = f"{type(e).__name__}: {e}"
+    if back is not None:             # before RunDone: from then on the UI reads the Stepper
+        try:
+            st.seek(back)
+        except Exception as e:
+            error = error or f"{type(e).__name__}: {e}"
+    post(RunDone(error))
+
+
+def hunt(st: Stepper, reverse: bool, stop: threading.Event, post) -> None:
+    """Continue's thread: to the next hit (or back to the previous one), a RunProgress about RUN_FRAME
+    apart with the iteration reached, then RunDone with what the engine returned."""
+    due = time.monotonic() + RUN_FRAME
+
+    def tell(iteration: int, loss: float | None) -> None:
+        nonlocal due
+        now = time.monotonic()
+        if now >= due:
+            due = max(due + RUN_FRAME, now)
+            post(RunProgress(iteration, loss))
+    try:
+        if reverse:              # no progress callback: its stop check runs between chunks, and says where
+            outcome = st.reverse_continue(should_stop=lambda: tell(st.iteration, None) or stop.is_set())
+        else:
+            outcome = st.continue_(progress=lambda it: tell(it, st.loss_at(it)), should_stop=stop.is_set)
     except Exception as e:           # reported in the UI; the Stepper is still consistent
         post(RunDone(f"{type(e).__name__}: {e}"))
         return
-    post(RunDone())
+    post(RunDone(outcome=outcome))

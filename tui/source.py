@@ -34,7 +34,7 @@ class ScenarioSource:
         if isinstance(result, loading.Failed):
             return self._failed(files, result)
         self.files, self.error = result.watch, None
-        app.adopt(result.stepper, keep_folds=old is not None)
+        app.adopt(result.stepper, reloaded=old is not None)
         return True
 
     def _failed(self, files: FileWatch, failed: loading.Failed) -> bool:

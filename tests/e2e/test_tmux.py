@@ -1,11 +1,13 @@
 """End to end: the real `gradstep` command in a real terminal (tmux), read back with capture-pane.
 
-The numbers are computed here with math, independently of the engine: f(x) = e^(sin(x²)) at x = 1.5.
+The numbers are computed here with math, independently of the engine: f(x) = e^(sin(x²)) at x = 1.5;
+a breakpoint typed into the TUI stops where the headless `gradstep run --until` says it does.
 """
 from __future__ import annotations
 
 import math
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ROOT / "scenarios" / "chain_rule.toml"
+TWO_LAYER = ROOT / "scenarios" / "two_layer.toml"
 GRADSTEP = Path(sys.executable).parent / "gradstep"
 X = 1.5
 
@@ -40,6 +43,10 @@ class Terminal:
 
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def type(self, text: str) -> None:
+        """Type text literally, one character after another (no key names)."""
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
 
     def screen(self) -> str:
         out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
@@ -96,6 +103,29 @@ def test_chain_rule_forward_value_and_derivative(terminal, size):
     while time.monotonic() < deadline and "backward 3/4" in term.screen():
         time.sleep(0.1)
     assert "backward 3/4" not in term.screen()                # quit left the app
+
+
+def test_a_conditional_breakpoint_typed_in_the_tui_stops_where_the_headless_run_does(terminal):
+    headless = subprocess.run([str(GRADSTEP), "run", str(TWO_LAYER), "--until", "loss < 0.01", "--json"],
+                              capture_output=True, text=True, timeout=60)
+    assert headless.returncode == 3, headless.stderr               # 3: stopped at a breakpoint
+    stopped = json.loads(headless.stdout)["stopped"]
+    term = terminal([str(GRADSTEP), str(TWO_LAYER)], 120, 40)
+    term.wait_for(r"iteration 1/100 │ forward 0/7")
+    term.keys("i")
+    term.wait_for(r"Break if")
+    term.type("los < 0.01")                                        # a typo: named before enter
+    term.wait_for(r"did you mean 'loss'")
+    term.keys(*["BSpace"] * len(" < 0.01"))                      # back to "los"
+    term.type("s < 0.01")
+    term.wait_for(r"✓ ok")
+    term.keys("Enter")
+    term.wait_for(r"breakpoint 1: loss < 0.01")
+    term.type(">")                                                 # continue
+    screen = term.wait_for(r"breakpoint 1 hit: loss < 0\.01")
+    assert f"iteration {stopped['iteration']}/100" in screen, screen
+    assert f"(iteration {stopped['iteration']}, {stopped['phase']} step of {stopped['node']}" in screen, screen
+    term.keys("q")
 
 
 def test_missing_file_exits_with_status_2(tmp_path):

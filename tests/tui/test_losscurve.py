@@ -1,11 +1,19 @@
-"""The loss curve's data: column means skip non-finite losses, the all-finite shortcut agrees with the masked path, and a run's points fill flat."""
+"""The loss curve's data: column means skip non-finite losses, the all-finite shortcut agrees with the masked path, a run's points fill flat, and η is marked where it changes by a step (set from the debugger, a step schedule) and nowhere for smooth schedules."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from gradstep.tui.widgets.losscurve import LossCurve, column_means
+from pathlib import Path
+
+from gradstep.engine import Stepper, load_scenario
+from gradstep.tui.app import GradstepApp
+from gradstep.tui.widgets.losscurve import MARK, LossCurve, column_means, eta_marks
+
+from tuitest import TWO_LAYER
+
+REFERENCE = Path(__file__).parents[1] / "engine" / "optim_reference"
 
 
 def masked(losses: np.ndarray, cols: int) -> list[float]:
@@ -40,3 +48,29 @@ def test_a_runs_points_fill_the_iterations_between_them_flat():
     assert not curve.exact and curve.current == 4000
     curve.add_point(4001, None)                  # no loss known: nothing is made up
     assert len(curve.losses) == 4000 and curve.current == 4001
+
+
+def test_eta_is_marked_where_it_changes_by_a_step():
+    st = Stepper(load_scenario(TWO_LAYER))
+    assert eta_marks(st) == ()
+    st.seek_iteration(5)
+    st.set_eta(0.01)
+    st.seek_iteration(30)
+    st.set_eta(0.02)
+    assert eta_marks(st) == (5, 30)
+    step = Stepper(load_scenario(REFERENCE / "case_sched_step.toml"))          # every 3 of 10 iterations
+    assert eta_marks(step) == (4, 7, 10)
+    assert all(step.eta_at(k) != step.eta_at(k - 1) for k in eta_marks(step))
+    cosine = Stepper(load_scenario(REFERENCE / "case_sched_cosine.toml"))      # changes every iteration
+    assert eta_marks(cosine) == ()
+
+
+async def test_the_curve_draws_the_marks_of_an_eta_set_in_the_app():
+    app = GradstepApp(TWO_LAYER, watch_file=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*("c",) * 10)
+        curve = app.main.query_one(LossCurve)
+        assert MARK not in curve.render().plain
+        await pilot.press("left_square_bracket", *("c",) * 10)    # η halves from iteration 11 on
+        assert curve.marks == (11,)
+        assert MARK in curve.render().plain and "η changes" in curve.render().plain

@@ -7,6 +7,7 @@ from gradstep.engine import Stepper, load_scenario
 from gradstep.tui.app import GradstepApp
 from gradstep.tui.playback import SPEEDS, PlayState
 from gradstep.tui.screens.ask import AskNumber
+from gradstep.tui.screens.prompt import Prompt
 from gradstep.tui.widgets.losscurve import LossCurve
 
 from tuitest import LONG_RUN, TWO_LAYER, picture, wait_for
@@ -91,17 +92,17 @@ async def test_go_to_iteration_back_and_forth():
     async with app.run_test(size=(80, 24)) as pilot:
         st = app.stepper
         await pilot.press("g")
-        assert isinstance(app.screen, AskNumber)
+        assert isinstance(app.screen, Prompt)
         await pilot.press("ctrl+a", *"abc", "enter")           # not a number: the prompt stays
-        assert isinstance(app.screen, AskNumber)
+        assert isinstance(app.screen, Prompt)
         app.screen.query_one("Input").value = "7"
         await pilot.press("enter")
         assert st.cursor.iteration == 7 and st.cursor.index == 0
         at7 = picture(st)
-        app.goto(90)                                            # far ahead: a background run
+        app.debugger.goto(90)                                            # far ahead: a background run
         assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
         assert st.cursor.iteration == 90 and st.cursor.index == 0
-        app.goto(7)
+        app.debugger.goto(7)
         await pilot.pause()
         assert picture(st) == at7
         await pilot.press("g", "escape")

@@ -55,3 +55,48 @@ def test_anomaly_stop(snap_compare):
 def test_backward_midway_large(snap_compare):
     assert snap_compare(GradstepApp(TWO_LAYER, watch_file=False), terminal_size=(200, 50),
                         run_before=press("f", "n", "n", "n", "n", "n", "n"))
+
+
+BUNDLED_DIR = TWO_LAYER.parent
+ADAM = BUNDLED_DIR / "adam_first_step.toml"
+MOMENTUM = BUNDLED_DIR / "momentum_valley.toml"
+
+
+def test_breakpoint_list(snap_compare):
+    """The file's disabled breakpoint, a pinned one (B) and a conditional one after a continue, and a watch."""
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await pilot.pause()
+        app.debugger.breaks.add(app.stepper, "loss < 0.5")
+        app.debugger.breaks.add_watch(app.stepper, "w[1]")
+        await pilot.press("greater_than_sign")
+        while app.playback.running:
+            await pilot.pause(0.01)
+        await pilot.press("B", "L")
+        app.clear_notifications()        # the toasts' timing is not the list's business
+        await pilot.pause()
+    assert snap_compare(GradstepApp(MOMENTUM, watch_file=False), terminal_size=(100, 24), run_before=run_before)
+
+
+def test_prompt_with_an_unknown_name(snap_compare):
+    """A condition with a typo: the prompt names it with a did-you-mean before enter is pressed."""
+    assert snap_compare(GradstepApp(TWO_LAYER, watch_file=False), terminal_size=SMALL,
+                        run_before=press("i", *"norm(grad(W11)) < 1e-6"))
+
+
+def test_updates_adam(snap_compare):
+    """Adam's first step for param a: g, m, v, m̂, v̂, Δw = −η·m̂/(√v̂ + ε) ≈ −η·sign(g), w_new, and the ratio."""
+    assert snap_compare(GradstepApp(ADAM, watch_file=False), terminal_size=(120, 40), run_before=press("f", "f", "n"))
+
+
+def test_health_view(snap_compare):
+    """Twenty iterations of the two-layer net: gradient norms, update ratios, dead units and the flow."""
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        await pilot.press(*("c",) * 20, "H")
+        for _ in range(300):
+            if type(pilot.app.screen).__name__ == "HealthScreen":
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()
+    assert snap_compare(GradstepApp(TWO_LAYER, watch_file=False), terminal_size=(100, 30), run_before=run_before)

@@ -1,6 +1,6 @@
-"""The main screen: status line, the four panes and the loss curve, and the Footer. It draws its
-panes from one call, show(View); during a background run only run_progress() draws, and only the
-status line and the loss curve."""
+"""The main screen: status line, the four panes (and the watches, once there is one), the loss curve,
+and the Footer. It draws its panes from one call, show(View); during a background run only
+run_progress() draws, and only the status line and the loss curve."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,12 +14,14 @@ from textual.widgets import Footer
 from gradstep.engine import StepKind, Stepper
 
 from ..bindings import bindings
+from ..finished import FinishedIteration
 from ..widgets.gradients import GradientsPane
 from ..widgets.graph import GraphPane
 from ..widgets.losscurve import LossCurve
 from ..widgets.status import Banner, StatusLine
 from ..widgets.updates import UpdatesPane
 from ..widgets.values import ValuesPane
+from ..widgets.watches import WatchesPane
 
 NOTHING: frozenset[int] = frozenset()
 
@@ -33,6 +35,7 @@ class View:
     changed: frozenset[int] = NOTHING
     kind: StepKind | None = None       # the kind of the step that wrote `changed`
     play: str = ""                     # the replay's state, for the status line
+    watches: tuple = ()                # the watch expressions (breakpoints.Watch)
 
 
 class MainScreen(Screen):
@@ -47,9 +50,11 @@ class MainScreen(Screen):
         self.banner = Banner(id="banner")
         self.graph = GraphPane(id="graph")
         self.values = ValuesPane(id="values")
+        self.watches = WatchesPane(id="watches")
         self.gradients = GradientsPane(id="gradients")
         self.updates = UpdatesPane(id="updates")
         self.curve = LossCurve(id="loss")
+        self.finished = FinishedIteration()
 
     def compose(self) -> ComposeResult:
         yield self.status
@@ -58,15 +63,16 @@ class MainScreen(Screen):
             with Vertical(id="left"):
                 yield self.graph
                 yield self.values
+                yield self.watches
             with Vertical(id="right"):
                 yield self.gradients
                 yield self.updates
                 yield self.curve
-        yield Footer()
+        yield Footer(compact=True)       # compact: the main keys and quit fit in 80 columns
 
     def on_mount(self) -> None:
         titles = {self.graph: "Graph", self.values: "Forward values", self.gradients: "Gradients ∂E/∂·",
-                  self.updates: "Updates", self.curve: "Loss"}
+                  self.updates: "Updates", self.curve: "Loss", self.watches: "Watches"}
         for pane, title in titles.items():
             pane.border_title = title
 
@@ -84,16 +90,20 @@ class MainScreen(Screen):
         forward = view.changed if view.kind is StepKind.FORWARD else NOTHING
         backward = view.changed if view.kind in (StepKind.SEED, StepKind.BACKWARD) else NOTHING
         with np.errstate(all="ignore"):
+            health = st.health_now()         # once per redraw: the graph's badges, the update ratios
             self.status.show(st, st.scenario.title, view.play)
-            self.graph.show(st, sel)
+            self.graph.show(st, sel, health=health)
             self.values.show(st, sel, forward)
+            self.watches.show(st, list(view.watches))
             self.gradients.show(st, sel, backward)
-            self.updates.show(st)
+            # Right after the update that ended an iteration: that iteration's updates, not the next one's.
+            finished = self.finished.of(st) if view.kind is StepKind.UPDATE else None
+            self.updates.show(st, health, finished)
             self.curve.show(st)
 
-    def say(self, lines: list[str]) -> None:
-        """The banner under the status line (nothing to say hides it)."""
-        self.banner.say("\n".join(lines) or None)
+    def say(self, lines: list[str], kind: str = "error") -> None:
+        """The banner under the status line (nothing to say hides it); kind "warning" for a breakpoint hit."""
+        self.banner.say("\n".join(lines) or None, kind)
 
     def run_started(self, text: str) -> None:
         self.status.show_text(text)

@@ -1,7 +1,9 @@
 """The Graph pane: the program as a listing, one primitive node per line, with a gutter of lanes.
 
-Each line reads `gutter status name = text  kind shape`. The gutter's box-drawing lanes start at a
-line (╭) and end (╰) or branch (├) at the lines that consume it. Layers ([graph] keys that made
+Each line reads `mark gutter status name = text  badge  kind shape`. The mark is the cursor (▶) or a
+breakpoint pinned to the node (●, ○ when disabled; a cursor on a breakpoint is a red ▶); the badge
+is a health measure (dead 6/10). The gutter's box-drawing lanes start at a line (╭) and end (╰) or
+branch (├) at the lines that consume it. Layers ([graph] keys that made
 several nodes) fold into their final line. Only the lines whose state changed are rebuilt per step.
 """
 from __future__ import annotations
@@ -11,11 +13,12 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import events
 
-from gradstep.engine import Phase, Program, Stepper, fmt_shape
+from gradstep.engine import HealthSample, Phase, Program, Stepper, fmt_shape
 
+from ..health import badge
 from ..messages import NodeSelected
-from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, CHANGED, FAINT, GOOD, LANES, PENDING, PENDING_TAIL,
-                       SELECTED_ROW, SHAPE)
+from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, BADGE, BADGE_WARN, BREAKPOINT, BREAKPOINT_OFF, CHANGED,
+                       FAINT, GOOD, LANES, PENDING, PENDING_TAIL, SELECTED_ROW, SHAPE)
 from .lines import LinePane
 
 MAX_LANES = 12
@@ -101,6 +104,8 @@ class GraphPane(LinePane):
         self.folded: set[str] = set()
         self._sigs: list[tuple] = []
         self._status_width = 2
+        self._health: HealthSample | None = None
+        self._pins: dict[int, bool] = {}
 
     # ------------------------------------------------------------------ layout of the listing
     def load(self, program: Program, folded: set[str] | None = None) -> None:
@@ -184,11 +189,16 @@ class GraphPane(LinePane):
         return self.rows[r].node
 
     # ------------------------------------------------------------------ per-step state
-    def show(self, st: Stepper, selected: int, follow: bool = True) -> None:
+    def show(self, st: Stepper, selected: int, follow: bool = True, health: HealthSample | None = None) -> None:
         """Restyle the lines whose state changed since the last call."""
         p = self.program
         if p is None or not self.rows:
             return
+        self._health = health
+        self._pins: dict[int, bool] = {}          # node -> some breakpoint pinned to it is enabled
+        for bp in st.breakpoints:
+            if bp.at is not None:
+                self._pins[bp.at] = self._pins.get(bp.at, False) or bp.enabled
         c = st.cursor
         nxt = next_node(st)
         anomaly = st.anomaly.node if st.anomaly is not None else None
@@ -227,13 +237,21 @@ class GraphPane(LinePane):
             else:
                 done = True
             status = grad_mark(st, i) if p.needs_grad[i] else ""
+        pins = [self._pins[m] for m in row.members if m in self._pins]
+        pin = None if not pins else any(pins)
+        mark = badge(self._health, node.name, node.shape) if self._health is not None else ""
         return (selected in row.members, nxt in row.members, done, status,
-                anomaly in row.members, row.folded)
+                anomaly in row.members, row.folded, pin, mark)
 
     def _render_row(self, row: Row, sig: tuple) -> Text:
-        selected, is_next, done, status, bad, folded = sig
+        selected, is_next, done, status, bad, folded, pin, mark = sig
         t = Text(no_wrap=True, end="")
-        t.append("▶" if is_next else " ", style=CHANGED)
+        if is_next:
+            t.append("▶", style=CHANGED if pin is None else f"bold {BREAKPOINT}")
+        elif pin is not None:
+            t.append("●" if pin else "○", style=BREAKPOINT if pin else BREAKPOINT_OFF)
+        else:
+            t.append(" ")
         t.append_text(row.gutter)
         w = self._status_width
         if status:
@@ -250,6 +268,8 @@ class GraphPane(LinePane):
         if bad:
             style = ANOMALY_LABEL
         t.append(row.label, style=style)
+        if mark:                     # before kind and shape: a narrow pane cuts those first
+            t.append(f"  {mark}", style=BADGE_WARN if _half_or_more(mark) else BADGE)
         t.append(f"  {row.tail}", style=SHAPE if done else PENDING_TAIL)
         if folded:
             t.append(f" +{len(row.members) - 1}", style=ACCENT)
@@ -265,6 +285,12 @@ class GraphPane(LinePane):
         r = round(self.scroll_offset.y) + offset.y
         if 0 <= r < len(self.rows):
             self.post_message(NodeSelected(self.rows[r].node))
+
+
+def _half_or_more(mark: str) -> bool:
+    """'dead 6/10' -> True: half the units or more."""
+    k, n = mark.rsplit(" ", 1)[1].split("/")
+    return 2 * int(k) >= int(n)
 
 
 def next_node(st: Stepper) -> int | None:

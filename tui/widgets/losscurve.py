@@ -1,4 +1,5 @@
-"""The loss curve over the iterations replayed so far, with numeric axis labels."""
+"""The loss curve over the iterations replayed so far, with numeric axis labels, and a mark (┆) where
+η changes by a step: set from the debugger, or a step schedule's jumps."""
 from __future__ import annotations
 
 import itertools
@@ -11,10 +12,23 @@ from textual.widget import Widget
 
 from gradstep.engine import fmt_num
 
-from ..palette import BAD, FAINT, HIGHLIGHT, LOSS_BAR, MUTED
+from ..palette import BAD, ETA_MARK, FAINT, HIGHLIGHT, LOSS_BAR, MUTED
 
 BARS = " ▁▂▃▄▅▆▇█"
 RUN_REDRAW = 0.25         # seconds between redraws during a background run (the status line says more, more often)
+MAX_MARKS = 40            # a step schedule that jumps more often than this over the replay is not marked
+MARK = "┆"
+
+
+def eta_marks(st) -> tuple[int, ...]:
+    """The iterations where η changes by a step: set from the debugger (Stepper.eta_schedule), or where a
+    step schedule jumps. Schedules that move η every iteration (cosine, exponential, warm-up) are not
+    marked: the status line shows the effective η."""
+    marks = {k for k, _ in st.eta_schedule if k > 1}
+    for s in st.training.describe()["schedule"]:
+        if s["kind"] == "step" and st.steps // s["every"] <= MAX_MARKS:
+            marks.update(range(1 + s["every"], st.steps + 1, s["every"]))
+    return tuple(sorted(marks))
 
 
 class LossCurve(Widget):
@@ -34,6 +48,7 @@ class LossCurve(Widget):
         self.current = 0          # the iteration the stepper stands in
         self.exact = True         # False while it shows a background run's sampled points
         self._drawn = 0.0         # when add_point last redrew
+        self.marks: tuple[int, ...] = ()    # iterations where η changes by a step
 
     @property
     def losses(self) -> np.ndarray:
@@ -43,6 +58,10 @@ class LossCurve(Widget):
     def show(self, st) -> None:
         """Follow the Stepper: copy its losses when they (or the iteration it stands in) changed."""
         losses = st.losses
+        marks = eta_marks(st)
+        if marks != self.marks:
+            self.marks = marks
+            self.refresh()
         if not self.exact or len(losses) != self._count or self.current != st.iteration:
             self.set_losses(losses, st.iteration)
 
@@ -97,6 +116,7 @@ class LossCurve(Widget):
         span = (fhi - flo) or 1.0
         heights = [0 if not math.isfinite(v) else 1 + round((f(v) - flo) / span * (plot_h * 8 - 1)) for v in values]
         cur_col = min(cols - 1, (self.current - 1) * cols // n) if self.current <= n else None
+        marked = {(k - 1) * cols // n for k in self.marks if k <= n}
         out = Text(no_wrap=True, end="")
         for r in range(plot_h):
             label = top if r == 0 else bottom if r == plot_h - 1 and hi != lo else ""
@@ -105,6 +125,9 @@ class LossCurve(Widget):
             cells = [(BARS[max(0, min(8, hgt - base))], HIGHLIGHT if c == cur_col else LOSS_BAR)
                      if math.isfinite(values[c]) else ("!" if r == plot_h - 1 else " ", BAD)
                      for c, hgt in enumerate(heights)]
+            for c in marked:                          # η changes here: a dotted line where there is no bar
+                if cells[c][0] == " ":
+                    cells[c] = (MARK, ETA_MARK)
             for style, run in itertools.groupby(cells, key=lambda cell: cell[1]):   # one span per run
                 out.append("".join(ch for ch, _ in run), style=style)
             out.append("\n")
@@ -119,6 +142,8 @@ class LossCurve(Widget):
         else:
             out.append(axis, style=FAINT)
         out.append(f"  loss{scale}", style=FAINT)
+        if marked:
+            out.append(f"  {MARK} η changes", style=ETA_MARK)
         return out
 
 

@@ -1,4 +1,5 @@
-"""The status line: scenario title, iteration i/N, phase, node k/n, η, and the replay state."""
+"""The status line: scenario title, iteration i/N, phase, node k/n, the optimizer and the effective η
+of this iteration (schedules and edits included), and the replay state."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -23,6 +24,8 @@ class StatusLine(Static):
         if c.phase is not Phase.DONE:
             t.append(f" {c.index}/{c.length}")
         t.append(" │ ", style=FAINT)
+        if not st.training.plain:
+            t.append(f"{st.training.optimizer.name} ", style=ACCENT)
         t.append(f"η {fmt_num(st.eta)}", style=ACCENT)
         if play:
             t.append(" │ ", style=FAINT)
@@ -40,7 +43,8 @@ class StatusLine(Static):
 
 
 class Banner(Static):
-    """A one-line message under the status line: an anomaly, or a scenario file that stopped loading."""
+    """A one-line message under the status line: an anomaly, a breakpoint hit, or a scenario file that
+    stopped loading."""
 
     def say(self, text: str | None, kind: str = "error") -> None:
         if (text, kind) == getattr(self, "_said", None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from gradstep.engine import fmt_num, format_tensor, stats, summary
+from gradstep.engine import fmt_num, fmt_shape, format_tensor, stats, summary
 
 from ..palette import FAINT, MUTED, heat
 
@@ -20,6 +20,10 @@ HEAT_ROWS = 12
 def short(a: np.ndarray, width: int = 1000) -> str:
     """One line: the number, a few numbers, or pudb's summary (cut to shape, min, max if too wide)."""
     a = np.asarray(a)
+    if a.dtype == bool:                           # a watch's test: true/false, or how many hold
+        if a.ndim == 0:
+            return "true" if a else "false"
+        return f"{fmt_shape(a.shape)} {int(a.sum()):,} of {a.size:,} true"
     if a.size <= INLINE:
         return format_tensor(a).replace("\n", "")
     head = fit(summary(a), width)[0]

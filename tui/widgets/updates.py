@@ -1,56 +1,149 @@
-"""The Updates pane: for each param w, ∂E/∂w, η, the step −η·∂E/∂w and the new w."""
+"""The Updates pane: the optimizer's whole step for each param, line by line with numbers (for Adam:
+g, m, v, m̂, v̂, Δw, w_new), and the update ratio ‖Δw‖/‖w‖. For the param just updated, what the step
+changes (the state m, v or b, and Δw) shows in full when the pane has room: numbers, or a summary and
+a heatmap (∂E/∂w has its own in the Gradients pane); the rest is one line each."""
 from __future__ import annotations
 
 import numpy as np
 from rich.text import Text
 
-from gradstep.engine import Phase, Stepper, fmt_num, fmt_shape
+from gradstep.engine import HealthSample, Phase, Stepper, UpdateInfo, fmt_num, fmt_shape
 
-from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, MUTED, SHAPE
+from ..finished import Finished
+from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, SHAPE
 from . import tensorview
 from .lines import LinePane
 
+TALL = 12                 # a pane at least this tall shows heatmaps of the step just taken
+SYMBOLS = {"momentum": "μ", "dampening": "τ", "weight_decay": "λ", "eps": "ε", "alpha": "α"}
+
+
+def options(describe: dict) -> str:
+    """The optimizer's options that matter, as the formulas name them: 'μ 0.9', 'β1 0.9 β2 0.999 ε 1e-08'."""
+    out = []
+    for key, value in describe.items():
+        if key in ("name", "schedule"):
+            continue
+        if key == "betas":
+            out.append(f"β1 {fmt_num(value[0])} β2 {fmt_num(value[1])}")
+        elif key == "nesterov":
+            out.append("Nesterov" if value else "")
+        elif key in ("eps", "alpha") or value:
+            out.append(f"{SYMBOLS.get(key, key)} {fmt_num(value)}")
+    kinds = [s["kind"] for s in describe.get("schedule", ())]
+    if kinds:
+        out.append("schedule " + " × ".join(kinds))
+    return "  ".join(x for x in out if x)
+
 
 class UpdatesPane(LinePane):
-    """Gradient descent, one param at a time: w ← w − η·∂E/∂w."""
+    """One param at a time: its optimizer lines, the one just updated in full."""
 
-    def show(self, st: Stepper) -> None:
+    def show(self, st: Stepper, health: HealthSample | None = None, finished: Finished | None = None) -> None:
+        """finished: the iteration that has just ended, shown instead of the one just begun (its last
+        param's step would otherwise never be on screen)."""
         p = st.program
         c = st.cursor
-        loss = p.nodes[p.loss].name
         width = max(10, self.scrollable_content_region.width)
+        describe = st.training.describe()
+        plain = st.training.plain and not describe["schedule"]
+        iteration = finished.iteration if finished is not None else c.iteration
+        eta = st.eta_at(iteration)
         out = []
         head = Text(no_wrap=True, end="")
-        head.append(f"η = {fmt_num(st.eta)}", style=f"bold {ACCENT}")
-        head.append("   w ← w − η·∂E/∂w" if p.params else "   no params: nothing to update", style=MUTED)
+        if not p.params:
+            head.append("no params: nothing to update", style=MUTED)
+            self.set_lines([head])
+            return
+        head.append(describe["name"], style="bold")
+        head.append(f"  η = {fmt_num(eta)}", style=f"bold {ACCENT}")
+        if describe["name"] in ("adam", "adamw"):
+            head.append(f"  t = {iteration}", style=ACCENT)
+        if plain:
+            head.append("   w ← w − η·∂E/∂w", style=MUTED)
+        else:
+            head.append(f"   {options(describe)}", style=MUTED)
         out.append(head)
+        if finished is not None:
+            out.append(Text(f"iteration {iteration:,}, just finished (n goes on into {iteration + 1:,})", style=MUTED,
+                            no_wrap=True, end=""))
+            updates, shown = finished.updates, len(finished.updates) - 1
+            ratios = finished.ratios
+        else:
+            updates, shown = st.updates(), self._focus(st)   # the param just updated: its tensors in full
+            ratios = health.update_ratio if health is not None else {}
         focus = 0
-        for k, u in enumerate(st.updates()):
+        for k, u in enumerate(updates):
             node = p.nodes[u.param]
-            is_next = c.phase is Phase.UPDATE and c.index == k
-            if is_next:
+            is_next = finished is None and c.phase is Phase.UPDATE and c.index == k
+            if k == shown or (is_next and shown is None):
                 focus = len(out)
             t = Text(no_wrap=True, end="")
             t.append("▶ " if is_next else "  ", style=CHANGED)
             t.append(node.name, style="bold")
             t.append(f"  {fmt_shape(node.shape)}", style=SHAPE)
+            if u.eta != eta:
+                t.append(f"  η = {fmt_num(u.eta)}", style=ACCENT)
             if u.new is not None:
                 t.append("  updated", style=GOOD)
             elif is_next:
                 t.append("  next", style=HIGHLIGHT)
             out.append(t)
-            step = None if u.grad is None else -u.eta * np.asarray(u.grad)
-            rows = [("w", u.w, ""), (f"∂{loss}/∂w", u.grad, ""), ("−η·∂E/∂w", step, ""),
-                    ("new w", u.new, f"bold {GOOD}")]
-            for label, arr, style in rows:
-                r = Text(no_wrap=True, end="")
-                r.append(f"    {label:<9}", style=MUTED)
-                if arr is None:
-                    r.append("—" if label != "new w" else "— (not yet)", style=FAINT)
-                else:
-                    r.append(tensorview.short(arr, width - 13), style=style)
-                out.append(r)
+            ratio = ratios.get(node.name)
+            full = k == shown and self.scrollable_content_region.height >= TALL
+            out.extend(self._rows(u, st.training.slots(u.param), ratio, width, full=full))
         self.set_lines(out)
         if focus:
             self.follow(focus + 4, margin=0)
             self.follow(focus, margin=0)
+
+    @staticmethod
+    def _focus(st: Stepper) -> int | None:
+        """The index of the param whose update ran last in this iteration."""
+        c = st.cursor
+        if c.phase is Phase.UPDATE and c.index > 0:
+            return c.index - 1
+        if c.phase is Phase.DONE:
+            return len(st.program.params) - 1
+        return None
+
+    @staticmethod
+    def _rows(u: UpdateInfo, slots: tuple[str, ...], ratio: float | None, width: int, full: bool) -> list[Text]:
+        """w, then each optimizer line `quantity ← formula = value` (← for the state it keeps, m, v, b; the
+        value on the next line when the formula leaves no room), then the update ratio."""
+        rows = [("w", "", u.w)] + [(q, f, v) for q, f, v in u.lines]
+        out = []
+        for quantity, formula, value in rows:
+            t = Text(no_wrap=True, end="")
+            t.append(f"  {quantity}", style=LABEL)
+            t.append(" " * max(1, 8 - t.cell_len))       # m̂ is two code points in one cell
+            if formula:
+                arrow = "←" if quantity in slots or (quantity == "w" and formula) else "="
+                t.append(f"{arrow} {formula}", style=ACCENT)
+            style = f"bold {GOOD}" if quantity == "w_new" else CHANGED if full else ""
+            if value is None:
+                t.append(" = —" if formula else "—", style=FAINT)
+                out.append(t)
+                continue
+            room = width - t.cell_len - 3
+            one = tensorview.short(value, max(10, room))
+            fits = len(one) <= room
+            heat = full and (quantity == "Δw" or quantity in slots)     # what the step changes
+            if fits and (not heat or np.size(value) <= tensorview.INLINE) or not (heat or formula):
+                t.append(" = " if formula else "", style=FAINT)
+                t.append(one, style=style)
+                out.append(t)
+            elif heat:                           # numbers, or a summary and a heatmap, under the line
+                out.append(t)
+                for line in tensorview.lines(value, width - 2, style):
+                    indented = Text("  ", no_wrap=True, end="")
+                    indented.append_text(line)
+                    out.append(indented)
+            else:
+                out.append(t)
+                out.append(Text(f"    = {tensorview.short(value, width - 6)}", style=style, no_wrap=True, end=""))
+        r = Text(no_wrap=True, end="")
+        r.append("  ‖Δw‖/‖w‖ ", style=LABEL)
+        r.append(fmt_num(ratio, 3) if ratio is not None else "—", style="" if ratio is not None else FAINT)
+        out.append(r)
+        return out
