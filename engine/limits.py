@@ -8,6 +8,8 @@ a twentieth of each (tests/engine/test_limits.py checks that and every bundled s
 # Files
 MAX_FILE_BYTES = 4_000_000           # size of a scenario file
 MAX_CSV_BYTES = 8_000_000            # size of a CSV data file
+MAX_SAFETENSORS_HEADER_BYTES = 16_000_000   # JSON header of a .safetensors weights file
+MAX_WEIGHTS_BYTES = 200_000_000      # size of a .safetensors weights file
 MAX_CSV_ROWS = 200_000               # data rows of a CSV file (the header not counted)
 
 # Tensors
