@@ -20,7 +20,6 @@ _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult
 
 _FORBIDDEN = {
     ast.Attribute: "attribute access (only .T, the transpose, is allowed)",
-    ast.Subscript: "subscripts such as x[0]",
     ast.Lambda: "lambda functions",
     ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
     ast.GeneratorExp: "comprehensions",
@@ -29,14 +28,17 @@ _FORBIDDEN = {
     ast.Compare: "comparisons", ast.BoolOp: "and/or", ast.IfExp: "if/else expressions",
     ast.List: "list literals", ast.Tuple: "tuples", ast.Dict: "dict literals", ast.Set: "set literals",
     ast.Starred: "starred arguments", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
-    ast.Slice: "slices",
+    ast.Slice: "slices outside an index",
 }
+MAX_LIST = 64               # inputs of one concat
 
 
 class Builder(Protocol):
     """What the parser needs from the program under construction."""
 
     def lookup(self, name: str) -> int | None: ...
+    def shape_of(self, node: int) -> tuple[int, ...]: ...
+    def noise(self, shape: tuple[int, ...], text: str) -> int: ...
     def constant(self, value: float, text: str) -> int: ...
     def op(self, op_name: str, inputs: list[int], attrs: dict, text: str) -> int: ...
 
@@ -165,6 +167,8 @@ class _Walker:
             raise self.fail(f"{self.source(n)!r} uses attribute access; only .T (transpose) is allowed")
         if isinstance(n, ast.Call):
             return self.call(n, d)
+        if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
+            return self.subscript(n, d)
         raise self.forbidden(n)
 
     def forbidden(self, n: ast.AST) -> ScenarioError:
@@ -224,29 +228,131 @@ class _Walker:
         if f.id.startswith("__"):
             raise self.fail(f"names starting with '__' (like {f.id!r}) are not allowed")
         op = REGISTRY.get(f.id)
-        if op is None or op.notation is not Notation.CALL:
+        if op is None or not op.called:
             ops = callable_ops()
             hint = did_you_mean(f.id, ops)
-            raise self.fail(f"unknown op {f.id!r}{hint}; the ops are: {', '.join(ops)}")
-        if len(n.args) != op.arity:
-            raise self.fail(f"{op.name} takes {op.arity} input{'s' if op.arity > 1 else ''}, "
-                            f"got {len(n.args)} in {self.source(n)!r}")
+            also = " (a transpose of the last two axes is written x.T)" if f.id in ("T", "t", "permute") else ""
+            raise self.fail(f"unknown op {f.id!r}{hint}{also}; the ops are: {', '.join(ops)}")
+        args = list(n.args)
+        if any(isinstance(a, ast.Starred) for a in args):
+            raise self.fail(f"{self.source(n)!r}: starred arguments are not allowed")
+        if op.arity < 0:
+            # A list of inputs first: concat([a, b, c], axis=1).
+            if not args or not isinstance(args[0], ast.List) or not args[0].elts:
+                raise self.fail(f"{op.name} takes a list of inputs first, like {op.name}([a, b], axis=0)")
+            if len(args[0].elts) > MAX_LIST:
+                raise self.fail(f"{op.name} takes at most {MAX_LIST} inputs, got {len(args[0].elts)}")
+            tensor_args, extra = list(args[0].elts), args[1:]
+        else:
+            # Inputs first; optional trailing inputs (conv2d's bias) only when written as tensors, so
+            # conv2d(x, w, 2) reads 2 as the stride.
+            most = op.arity - op.noise
+            least = most - op.optional
+            count = 0
+            while count < min(most, len(args)) and (count < least or not _constant(args[count])):
+                count += 1
+            tensor_args, extra = args[:count], args[count:]
+            if count < least:
+                says = f"{least} to {most}" if op.optional else f"{least}"
+                raise self.fail(f"{op.name} takes {says} input{'s' if most > 1 else ''}, "
+                                f"got {count} in {self.source(n)!r}")
+        if len(extra) > len(op.attrs):
+            more = f" and then {', '.join(op.attrs)}" if op.attrs else ""
+            raise self.fail(f"{op.name} takes {op.arity - op.noise if op.arity >= 0 else 'a list of'} input"
+                            f"{'s' if op.arity != 1 else ''}{more}; got {len(args)} arguments in {self.source(n)!r}")
         attrs = {}
+        for name, v in zip(op.attrs, extra):             # attributes given by position, in order
+            attrs[name] = self.attr(v, name, op.kind(name))
         for kw in n.keywords:
             if kw.arg is None:
                 raise self.fail(f"{self.source(n)!r}: ** arguments are not allowed; write axis=... by name")
             if kw.arg not in op.attrs:
                 allowed = ", ".join(op.attrs) or "none"
                 raise self.fail(f"{op.name} has no keyword {kw.arg!r} (allowed: {allowed})")
-            attrs[kw.arg] = self.attr(kw.value, kw.arg)
-        inputs = [self.node(a, d) for a in n.args]
+            if kw.arg in attrs:
+                raise self.fail(f"{op.name}: {kw.arg} is given twice")
+            attrs[kw.arg] = self.attr(kw.value, kw.arg, op.kind(kw.arg))
+        inputs = [self.node(a, d) for a in tensor_args]
+        if op.noise:
+            inputs.append(self.b.noise(self.b.shape_of(inputs[0]), self.source(n)))
         return self.b.op(op.name, inputs, attrs, self.source(n))
 
-    def attr(self, v: ast.AST, name: str):
-        if name == "keepdims":
+    def subscript(self, n: ast.Subscript, d: int) -> int:
+        """x[:, 0:3], x[..., -1], W[3], and split(x, size, axis)[k]: one index op with a constant key."""
+        index = written(Notation.SUBSCRIPT)
+        v = n.value
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "split":
+            return self.split(n, v, d, index)
+        key = self.index_key(n.slice)
+        return self.b.op(index.name, [self.node(v, d)], {"key": key}, self.source(n))
+
+    def split(self, n: ast.Subscript, call: ast.Call, d: int, index) -> int:
+        """split(x, size, axis)[k] (torch.split's chunk k): the slice of x that chunk is."""
+        args = list(call.args) + [kw.value for kw in call.keywords if kw.arg == "axis"]
+        if len(args) not in (2, 3) or any(kw.arg != "axis" for kw in call.keywords):
+            raise self.fail(f"{self.source(call)!r}: write split(x, size, axis)[k], chunk k of size `size`")
+        size = self.attr(args[1], "size", "int")
+        axis = self.attr(args[2], "axis", "int") if len(args) == 3 else 0
+        k = self.attr(n.slice, "chunk", "int")
+        if size < 1 or k < 0:
+            raise self.fail(f"{self.source(n)!r}: the size is at least 1 and the chunk index at least 0")
+        x = self.node(args[0], d)
+        shape = self.b.shape_of(x)
+        if not -len(shape) <= axis < len(shape):
+            raise self.fail(f"{self.source(n)!r}: axis {axis} is out of range for shape {shape}")
+        ax = axis % len(shape)
+        if k * size >= shape[ax]:
+            raise self.fail(f"{self.source(n)!r}: chunk {k} of size {size} starts past the axis of size {shape[ax]}")
+        key = (slice(None),) * ax + (slice(k * size, min((k + 1) * size, shape[ax]), None),)
+        return self.b.op(index.name, [x], {"key": key}, self.source(n))
+
+    def index_key(self, v: ast.AST) -> tuple:
+        items = v.elts if isinstance(v, ast.Tuple) else [v]
+        out = []
+        for it in items:
+            if isinstance(it, ast.Slice):
+                parts = [None if x is None else self.attr(x, "index", "int") for x in (it.lower, it.upper, it.step)]
+                if parts[2] is not None and parts[2] <= 0:
+                    raise self.fail(f"{self.source(v)!r}: a slice step is a whole number ≥ 1")
+                out.append(slice(*parts))
+            elif isinstance(it, ast.Constant) and it.value is Ellipsis:
+                out.append(Ellipsis)
+            elif isinstance(it, ast.Constant) and it.value is None:
+                out.append(None)
+            else:
+                out.append(self.attr(it, "index", "int"))
+        if sum(k is Ellipsis for k in out) > 1:
+            raise self.fail(f"{self.source(v)!r}: at most one ... in an index")
+        return tuple(out)
+
+    def attr(self, v: ast.AST, name: str, kind: str = "axis"):
+        """One attribute's constant value, checked against how that attribute is written."""
+        if kind == "bool":
             if isinstance(v, ast.Constant) and isinstance(v.value, bool):
                 return v.value
-            raise self.fail("keepdims must be True or False")
+            raise self.fail(f"{name} must be True or False")
+        if kind.startswith("choice:"):
+            choices = kind[len("choice:"):].split(",")
+            if isinstance(v, ast.Constant) and isinstance(v.value, str) and v.value in choices:
+                return v.value
+            raise self.fail(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {self.source(v)!r}")
+        if kind == "number":
+            sign = 1.0
+            if isinstance(v, ast.UnaryOp) and isinstance(v.op, (ast.USub, ast.UAdd)):
+                sign, v = (-1.0 if isinstance(v.op, ast.USub) else 1.0), v.operand
+            if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+                return sign * self.number(v)
+            raise self.fail(f"{name} must be a number, got {self.source(v)!r}")
+        if kind == "int":
+            return self.whole(v, name)
+        if kind in ("ints", "pair"):
+            if isinstance(v, (ast.Tuple, ast.List)):
+                if len(v.elts) > limits.MAX_AXES or (kind == "pair" and len(v.elts) != 2):
+                    raise self.fail(f"{name} must be {'two whole numbers' if kind == 'pair' else 'whole numbers'}, "
+                                    f"got {self.source(v)!r}")
+                return tuple(self.whole(e, name) for e in v.elts)
+            w = self.whole(v, name)
+            return (w, w) if kind == "pair" else (w,)
         # axis: a whole number, a tuple of them, or None
         if isinstance(v, ast.Constant) and v.value is None:
             return None
@@ -254,12 +360,25 @@ class _Walker:
             return tuple(self.whole(e) for e in v.elts)
         return self.whole(v)
 
-    def whole(self, v: ast.AST) -> int:
+    def whole(self, v: ast.AST, name: str = "axis") -> int:
         sign = 1
         if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
             sign, v = -1, v.operand
         if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
-            if abs(v.value) > 64:
-                raise self.fail(f"axis {sign * v.value} is out of range")
+            bound = 64 if name == "axis" else limits.MAX_ELEMENTS
+            if abs(v.value) > bound:
+                raise self.fail(f"{name} {sign * v.value} is out of range")
             return sign * v.value
-        raise self.fail(f"axis must be a whole number or a tuple of them, got {self.source(v)!r}")
+        if name == "axis":
+            raise self.fail(f"axis must be a whole number or a tuple of them, got {self.source(v)!r}")
+        if name == "index":
+            raise self.fail(f"an index is a whole number written out, like x[0] or x[:, 1:3]; got "
+                            f"{self.source(v)!r} (to pick rows by a tensor of ids, use embedding(ids, table))")
+        raise self.fail(f"{name} must be a whole number, got {self.source(v)!r}")
+
+
+def _constant(v: ast.AST) -> bool:
+    """An argument written as a constant (2, -1e-5, (1, 2), 'sum', True): an attribute, not an input."""
+    if isinstance(v, ast.UnaryOp) and isinstance(v.op, (ast.USub, ast.UAdd)):
+        v = v.operand
+    return isinstance(v, (ast.Constant, ast.Tuple, ast.List))

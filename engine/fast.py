@@ -299,6 +299,7 @@ class FastPath:
         p = self.program
         vals = self.vals
         data_ids = self.data_ids
+        leaves_vary = leaves_vary or bool(p.noise)        # dropout's noise is drawn afresh each iteration
         for i, v in leaves_for(first).items():
             # Params come from training, data from the batch plans or the copies below.
             if p.nodes[i].kind != "param" and i not in data_ids:

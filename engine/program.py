@@ -13,7 +13,7 @@ from .errors import ScenarioError
 from .ops import REGISTRY, Notation, Op
 from .shapes import ShapeMismatch, fmt
 
-LEAF_KINDS = ("value", "param", "data", "const")
+LEAF_KINDS = ("value", "param", "data", "const", "noise")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Node:
 
     id: int
     name: str                    # the scenario key, or the expression text for inner nodes
-    kind: str                    # "value", "param", "data", "const" or "op"
+    kind: str                    # "value", "param", "data", "const", "noise" or "op"
     shape: tuple[int, ...]
     op: Op | None = None
     inputs: tuple[int, ...] = ()
@@ -81,6 +81,7 @@ class Program:
         self.params = [n.id for n in nodes if n.kind == "param"]
         self.values = [n.id for n in nodes if n.kind == "value"]
         self.data = [n.id for n in nodes if n.kind == "data"]
+        self.noise = [n.id for n in nodes if n.kind == "noise"]     # drawn afresh each iteration (dropout)
         self.index_inputs = index_inputs(nodes)
         self._derive_gradient_flow()
 
@@ -181,6 +182,14 @@ class ProgramBuilder:
 
     def lookup(self, name: str) -> int | None:
         return self.names.get(name)
+
+    def shape_of(self, node: int) -> tuple[int, ...]:
+        return self.nodes[node].shape
+
+    def noise(self, shape: tuple[int, ...], text: str) -> int:
+        """A leaf of uniform noise for the op written `text` (dropout's mask): not a name the scenario can use."""
+        return self._add(Node(len(self.nodes), f"noise for {text}", "noise", tuple(shape),
+                              text="uniform noise in [0, 1), drawn each iteration from the seed"))
 
     def constant(self, value: float, text: str) -> int:
         return self._add(Node(len(self.nodes), text, "const", (), text=repr(value), attrs={"value": value}))

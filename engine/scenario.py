@@ -60,7 +60,17 @@ class Scenario:
         out = dict(self.initial)
         if self.data is not None:
             out.update(self.data.batch(iteration))
+        for i in self.program.noise:
+            out[i] = noise(self.seed, i, iteration, self.program.nodes[i].shape)
         return out
+
+
+def noise(seed: int, node: int, iteration: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform noise in [0, 1) for one noise leaf and iteration: its own stream, so nothing else shifts it."""
+    return np.random.default_rng([seed, _NOISE, node, iteration]).random(shape)
+
+
+_NOISE = 0x6E6F697365        # "noise": keeps these streams apart from the init streams [seed, crc32(name)]
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -20,16 +20,23 @@ def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """A @ B for vectors and matrices; the inner sizes must agree."""
+    """A @ B as np.matmul: vectors, matrices, and stacks of matrices whose batch axes broadcast."""
     if len(a) == 0 or len(b) == 0:
         raise ShapeMismatch(f"@ needs vectors or matrices, got a scalar: shapes {fmt(a)} and {fmt(b)}")
-    if len(a) > 2 or len(b) > 2:
-        raise ShapeMismatch(f"@ takes vectors and matrices (1 or 2 axes), got shapes {fmt(a)} and {fmt(b)}")
     ka = a[-1]
     kb = b[0] if len(b) == 1 else b[-2]
     if ka != kb:
         raise ShapeMismatch(f"shapes {fmt(a)} @ {fmt(b)} do not fit: the inner sizes {ka} and {kb} differ")
-    return tuple(a[:-1]) + tuple(b[1:] if len(b) == 2 else ())
+    if len(a) <= 2 and len(b) <= 2:
+        return tuple(a[:-1]) + tuple(b[1:] if len(b) == 2 else ())
+    try:
+        batch = broadcast(tuple(a[:-2]), tuple(b[:-2]))
+    except ShapeMismatch:
+        raise ShapeMismatch(f"shapes {fmt(a)} @ {fmt(b)}: the batch axes {fmt(tuple(a[:-2]))} and "
+                            f"{fmt(tuple(b[:-2]))} do not broadcast together") from None
+    rows = (a[-2],) if len(a) >= 2 else ()
+    cols = (b[-1],) if len(b) >= 2 else ()
+    return tuple(batch) + rows + cols
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:

@@ -35,6 +35,7 @@ class Notation(enum.Enum):
     POWER = "power"        # a ** 2 (the exponent is the op's first attribute)
     POSTFIX = "postfix"    # W.T
     BARE = "bare"          # the identity: 'y = x' reads as x
+    SUBSCRIPT = "subscript"  # x[:, 0:3], x[..., -1]: the key is the op's attribute "key"
 
 
 def count_cost(out: tuple[int, ...], *ins: tuple[int, ...], **_) -> int:
@@ -54,7 +55,13 @@ class Op:
     shape: Callable[..., tuple[int, ...]]
     notation: Notation = Notation.CALL
     symbol: str | None = None              # "+", "@", "-", "**", ".T": how INFIX/PREFIX/POWER/POSTFIX ops read
-    attrs: tuple[str, ...] = ()            # keyword arguments (POWER: the exponent)
+    attrs: tuple[str, ...] = ()            # keyword arguments (POWER: the exponent), also given by position
+    kinds: tuple[str, ...] = ()            # how each attribute is written: axis, bool, int, ints, pair, number,
+                                           # or choice:a,b (a word from a list); axis when not said
+    callable: bool = False                 # a POSTFIX op that can also be called by name: transpose(x, axes)
+    optional: int = 0                      # trailing inputs that may be left out: conv2d(x, w) or conv2d(x, w, b)
+    noise: bool = False                    # its last input is not written: uniform noise in [0, 1), drawn
+                                           # afresh each iteration from the scenario's seed (dropout)
     elementwise: bool = False              # the local Jacobian is diagonal (after broadcasting)
     # Fast-path facts, each true to the bit of what forward and vjps compute:
     linear: tuple[float | None, ...] = ()  # per input: c when the VJP is exactly c·g (add: 1, 1; sub: 1, -1)
@@ -62,6 +69,7 @@ class Op:
     cost: Callable[..., int] = count_cost  # estimated multiply-adds: cost(out_shape, *input_shapes, **attrs)
     kinks: tuple[float, ...] = ()          # input values where the derivative jumps (relu, abs: 0)
     indices: Callable[..., dict[int, int]] | None = None   # input shapes -> {position: classes} read as class indices
+    index_word: str = "class indices"      # what those inputs are called in messages (where: "mask values")
     into: Callable | None = None           # into(out, ins, attrs, scratch) -> a call writing the forward into out
     vjps_into: tuple[Callable | None, ...] = ()   # per input: (dest, g, ones, out, ins, attrs, scratch) -> calls
     template: Callable[[dict], dict] | None = None   # extra values for the formula templates, from the attrs
@@ -77,6 +85,10 @@ class Op:
     def text(self, names: list[str], attrs: dict) -> str:
         """The equation's right-hand side as a reader would write it."""
         n = self.notation
+        if n is Notation.POSTFIX and self.callable and attrs:
+            n = Notation.CALL                     # transpose(x, (1, 0, 2)) rather than x.T
+        if n is Notation.SUBSCRIPT:
+            return f"{names[0]}[{format_key(attrs['key'])}]"
         if n is Notation.INFIX:
             return f"{names[0]} {self.symbol} {names[1]}"
         if n is Notation.PREFIX:
@@ -87,8 +99,19 @@ class Op:
             return f"{names[0]}{self.symbol}"
         if n is Notation.BARE:
             return names[0]
-        args = list(names) + [f"{k}={_attr(v)}" for k, v in attrs.items() if v is not None and v is not False]
-        return f"{self.name}({', '.join(args)})"
+        given = [f"{k}={_attr(v)}" for k, v in attrs.items() if v is not None and v is not False]
+        if self.arity < 0:                        # a list of inputs: concat([a, b], axis=1)
+            return f"{self.name}([{', '.join(names)}]{''.join(', ' + a for a in given)})"
+        return f"{self.name}({', '.join(list(names) + given)})"
+
+    def kind(self, attr: str) -> str:
+        """How an attribute is written (see kinds)."""
+        return self.kinds[self.attrs.index(attr)] if attr in self.attrs and self.kinds else "axis"
+
+    @property
+    def called(self) -> bool:
+        """Whether a scenario writes it as name(...)."""
+        return self.notation is Notation.CALL or self.callable
 
     @property
     def reads_as_operand(self) -> bool:
@@ -155,7 +178,41 @@ def _num(v) -> str:
 
 
 def _attr(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, float):
+        return _num(v)
     return repr(v) if not isinstance(v, tuple) else "(" + ", ".join(map(str, v)) + ")"
+
+
+def format_key(key: tuple) -> str:
+    """An index key as it is written: 0, :, 1:3, ::2, ..., None."""
+    out = []
+    for k in key:
+        if k is Ellipsis:
+            out.append("...")
+        elif k is None:
+            out.append("None")
+        elif isinstance(k, slice):
+            a = "" if k.start is None else str(k.start)
+            b = "" if k.stop is None else str(k.stop)
+            out.append(f"{a}:{b}" + (f":{k.step}" if k.step not in (None, 1) else ""))
+        else:
+            out.append(str(k))
+    return ", ".join(out)
+
+
+class PerInput:
+    """The same rule for every input of an op that takes a list of them (concat): rule(position)."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, pos: int):
+        return self.rule(pos)
+
+    def __len__(self) -> int:
+        return 0
 
 
 REGISTRY: dict[str, Op] = {}
@@ -163,7 +220,9 @@ REGISTRY: dict[str, Op] = {}
 
 def defop(name: str, arity: int, forward, vjps, formulas, shape, **kw) -> Op:
     """Register an op; the tables in this package read like pages of calculus rules."""
-    op = Op(name, arity, forward, tuple(vjps), tuple(formulas), shape, **kw)
+    vjps = vjps if isinstance(vjps, PerInput) else tuple(vjps)
+    formulas = formulas if isinstance(formulas, PerInput) else tuple(formulas)
+    op = Op(name, arity, forward, vjps, formulas, shape, **kw)
     REGISTRY[name] = op
     return op
 
@@ -178,7 +237,7 @@ def written(notation: Notation, symbol: str | None = None) -> Op | None:
 
 def callable_ops() -> list[str]:
     """The names a scenario can call like relu(...)."""
-    return sorted(k for k, o in REGISTRY.items() if o.notation is Notation.CALL)
+    return sorted(k for k, o in REGISTRY.items() if o.called)
 
 
 def same_shape(a, **_):
@@ -188,9 +247,9 @@ def same_shape(a, **_):
 def check_indices(op: Op, values: np.ndarray, classes: int) -> str | None:
     """Why these values are not valid class indices for an op with this many classes, or None."""
     if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
-        return f"{op.name} class indices must be whole numbers"
+        return f"{op.name} {op.index_word} must be whole numbers"
     if values.size and (values.min() < 0 or values.max() >= classes):
-        return (f"{op.name} class indices must lie in 0..{classes - 1}, "
+        return (f"{op.name} {op.index_word} must lie in 0..{classes - 1}, "
                 f"got {values.min():g}..{values.max():g}")
     return None
 

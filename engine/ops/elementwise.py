@@ -5,6 +5,7 @@ written with out= runs the same loop, x * 1.0 == x, and power(a, 1.0) == a exact
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -35,6 +36,41 @@ defop("neg", 1, np.negative, [lambda g, out, a: -g], ["-1"], same_shape, notatio
       elementwise=True, linear=(-1.0,))
 defop("identity", 1, lambda a: a, [lambda g, out, a: g], ["1"], same_shape, notation=Notation.BARE,
       elementwise=True, linear=(1.0,))
+
+
+# erf, element by element with the C library's erf (NumPy has none); gelu in its exact erf form as
+# torch.nn.GELU() (approximate="none"): x·Φ(x), Φ the standard normal CDF, φ its density.
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(a):
+    return np.asarray(_erf(a), dtype=np.float64).reshape(np.shape(a))
+
+
+_SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2.0 * math.pi)
+
+
+def _gelu(a):
+    return a * (0.5 * (1.0 + erf(a / _SQRT2)))
+
+
+def _gelu_vjp(g, out, a):
+    return g * (0.5 * (1.0 + erf(a / _SQRT2)) + a * (np.exp(-0.5 * a * a) / _SQRT_2PI))
+
+
+defop("erf", 1, erf, [lambda g, out, a: g * ((2.0 / math.sqrt(math.pi)) * np.exp(-a * a))], ["2/√π·exp(-{0}²)"],
+      same_shape, elementwise=True)
+defop("gelu", 1, _gelu, [_gelu_vjp], ["Φ({0}) + {0}·φ({0})"], same_shape, elementwise=True)
+
+
+# leaky_relu and elu as PyTorch: the slope at 0 is the negative side's (negative_slope; alpha·e⁰).
+defop("leaky_relu", 1, lambda a, negative_slope=0.01: np.where(a > 0.0, a, a * negative_slope),
+      [lambda g, out, a, negative_slope=0.01: g * np.where(a > 0.0, 1.0, negative_slope)],
+      ["1 if {0} > 0 else {negative_slope}"], same_shape, attrs=("negative_slope",), kinds=("number",),
+      elementwise=True, kinks=(0.0,))
+defop("elu", 1, lambda a, alpha=1.0: np.where(a > 0.0, a, alpha * np.expm1(np.minimum(a, 0.0))),
+      [lambda g, out, a, alpha=1.0: g * np.where(a > 0.0, 1.0, alpha * np.exp(np.minimum(a, 0.0)))],
+      ["1 if {0} > 0 else {alpha}·exp({0})"], same_shape, attrs=("alpha",), kinds=("number",), elementwise=True)
 
 
 # relu'(0) = 0: the subgradient PyTorch and JAX also choose, so gradients at the kink agree.
@@ -89,7 +125,7 @@ def _num_text(v: float) -> str:
 
 
 defop("pow", 1, lambda a, p: np.power(a, p), [_pow_vjp], ["{p}·{0}{pm1}"], same_shape,
-      notation=Notation.POWER, symbol="**", attrs=("p",), elementwise=True, template=_pow_template,
+      notation=Notation.POWER, symbol="**", attrs=("p",), kinds=("number",), elementwise=True, template=_pow_template,
       into=lambda out, ins, attrs, scratch: partial(np.power, ins[0], attrs["p"], out),
       vjps_into=(_pow_vjp_into,))
 
@@ -117,3 +153,22 @@ defop("mul", 2, np.multiply, [lambda g, out, a, b: g * b, lambda g, out, a, b: g
       vjps_into=(_mul_vjp_into(0), _mul_vjp_into(1)))
 defop("div", 2, np.divide, [lambda g, out, a, b: g / b, lambda g, out, a, b: -(g * a) / (b * b)],
       ["1/{1}", "-{0}/{1}²"], _bshape, notation=Notation.INFIX, symbol="/", elementwise=True)
+
+
+# ---------------------------------------------------------------- three inputs
+# where(mask, a, b): a where the mask is 1, b where it is 0. The mask is read like class indices
+# (0 or 1, checked when the scenario loads) and gets no gradient. A causal mask writes a large
+# finite negative for b (-1e9): softmax then gives exactly 0 there, while -inf would make nan of
+# a row that is masked throughout.
+def _where_vjp(pos):
+    def vjp(g, out, mask, a, b):
+        if pos == 0:
+            return np.zeros(np.shape(mask))
+        keep = (mask != 0.0) if pos == 1 else (mask == 0.0)
+        return np.where(keep, g, 0.0)
+    return vjp
+
+
+defop("where", 3, lambda mask, a, b: np.where(mask != 0.0, a, b), [_where_vjp(0), _where_vjp(1), _where_vjp(2)],
+      ["0 (a mask)", "[mask]", "[not mask]"], lambda m, a, b: broadcast(broadcast(m, a), b), elementwise=True,
+      indices=lambda m, a, b: {0: 2}, index_word="mask values")

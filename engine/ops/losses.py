@@ -1,4 +1,5 @@
-"""Softmax and the losses: mean squared error and cross-entropy (softmax and log-loss fused, stable)."""
+"""Softmax, log-softmax and the losses: mean squared error, cross-entropy (softmax and log-loss fused,
+stable), binary cross-entropy on logits and negative log-likelihood."""
 from __future__ import annotations
 
 import math
@@ -153,3 +154,77 @@ defop("cross_entropy", 2, _ce_forward, [_ce_vjp_logits, _ce_vjp_targets],
       ["(softmax({0}) - {1})/batch", "-log softmax({0})/batch"], _ce_shape,
       indices=lambda logits, targets: {1: logits[-1]} if targets != logits else {},
       into=_ce_into, vjps_into=(_ce_vjp_logits_into, None))
+
+
+def _log_softmax_vjp(g, out, a, axis=-1):
+    # g - softmax · Σg along the axis; softmax = exp(out).
+    return g - np.exp(out) * np.sum(g, axis=axis, keepdims=True)
+
+
+defop("log_softmax", 1, _log_softmax, [_log_softmax_vjp], ["δ - softmax({0})"], _softmax_shape, attrs=("axis",),
+      kinds=("int",))
+
+
+# The losses below follow PyTorch's reduction: "mean" (the default) or "sum".
+REDUCTIONS = "choice:mean,sum"
+
+
+def _reduce(losses, reduction):
+    return np.asarray(np.mean(losses) if reduction == "mean" else np.sum(losses))
+
+
+def _per_element(g, losses_size, reduction):
+    return g / losses_size if reduction == "mean" else g * 1.0
+
+
+# bce_with_logits(x, y) as F.binary_cross_entropy_with_logits: max(x, 0) - x·y + log(1 + e^-|x|), stable
+# for any x (the naive -y·log σ(x) - (1-y)·log(1-σ(x)) hits log 0 = -inf for |x| ≳ 37).
+def _bce(x, y, reduction="mean"):
+    return _reduce(np.maximum(x, 0.0) - x * y + np.log1p(np.exp(-np.abs(x))), reduction)
+
+
+def _bce_vjp(pos):
+    def vjp(g, out, x, y, reduction="mean"):
+        n = np.broadcast_shapes(x.shape, y.shape)
+        scale = _per_element(g, math.prod(n), reduction)
+        if pos == 0:
+            return scale * (np.exp(-np.logaddexp(0.0, -x)) - y)      # σ(x) - y
+        return scale * (-x)
+    return vjp
+
+
+defop("bce_with_logits", 2, _bce, [_bce_vjp(0), _bce_vjp(1)], ["(σ({0}) - {1})/n", "-{0}/n"],
+      lambda x, y, reduction="mean": (broadcast(x, y), ())[1], attrs=("reduction",), kinds=(REDUCTIONS,),
+      temporary=lambda x, y, reduction="mean": math.prod(broadcast(x, y)))
+
+
+# nll(logp, target) as F.nll_loss: -logp[target] per row, averaged over the rows ("mean") or summed.
+# The class axis is the last one, as for cross_entropy (PyTorch's is axis 1 when there are more than
+# two axes: move it last first).
+def _picked(logp, target):
+    idx = np.asarray(target, dtype=np.int64)[..., None]
+    return np.take_along_axis(logp, idx, axis=-1)[..., 0]
+
+
+def _nll(logp, target, reduction="mean"):
+    return _reduce(-_picked(logp, target), reduction)
+
+
+def _nll_vjp_logp(g, out, logp, target, reduction="mean"):
+    d = np.zeros(logp.shape)
+    rows = max(target.size, 1)
+    np.put_along_axis(d, np.asarray(target, dtype=np.int64)[..., None],
+                      -(g / rows if reduction == "mean" else g * 1.0), axis=-1)
+    return d
+
+
+def _nll_shape(logp, target, reduction="mean"):
+    if len(logp) == 0 or target != logp[:-1]:
+        raise ShapeMismatch(f"nll takes log-probabilities with the classes on the last axis and class indices "
+                            f"of their shape without it: got {logp} and {target}")
+    return ()
+
+
+defop("nll", 2, _nll, [_nll_vjp_logp, lambda g, out, logp, target, reduction="mean": np.zeros(target.shape)],
+      ["-1/rows at the target class, 0 elsewhere", "0 (class indices)"], _nll_shape, attrs=("reduction",),
+      kinds=(REDUCTIONS,), indices=lambda logp, target: {1: logp[-1]})

@@ -1,11 +1,12 @@
-"""Reductions over axes: sum and mean (their VJPs read only the gradient and the shapes)."""
+"""Reductions over axes: sum and mean (their VJPs read only the gradient and the shapes), max and
+min, logsumexp and var."""
 from __future__ import annotations
 
 from functools import partial
 
 import numpy as np
 
-from ..shapes import normalize_axis, reduce_shape
+from ..shapes import ShapeMismatch, normalize_axis, reduce_shape
 from .base import defop
 
 
@@ -41,7 +42,63 @@ def _reduced(a, axis=None, keepdims=False):
 
 
 defop("sum", 1, _sum, [lambda g, out, a, axis=None, keepdims=False: _expand(g, a, axis, keepdims) * 1.0],
-      ["1"], _reduced, attrs=("axis", "keepdims"), grad_only=True, into=_sum_into)
+      ["1"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True, into=_sum_into)
 defop("mean", 1, _mean,
       [lambda g, out, a, axis=None, keepdims=False: _expand(g, a, axis, keepdims) / _count(a, axis)],
-      ["1/n"], _reduced, attrs=("axis", "keepdims"), grad_only=True)
+      ["1/n"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True)
+
+
+# max and min as torch.amax / torch.amin: where several elements tie for the extreme, the gradient is
+# split evenly among them (torch.max(x, dim) instead gives it all to one index).
+def _extreme_vjp(g, out, a, axis=None, keepdims=False):
+    hit = a == _expand(out, a, axis, keepdims)
+    ties = np.sum(hit, axis=axis, keepdims=True)
+    share = _expand(g, a, axis, keepdims) / np.broadcast_to(ties, a.shape)
+    return np.where(hit, share, 0.0)
+
+
+defop("max", 1, lambda a, axis=None, keepdims=False: np.max(a, axis=axis, keepdims=keepdims), [_extreme_vjp],
+      ["[{0} = max] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"))
+defop("min", 1, lambda a, axis=None, keepdims=False: np.min(a, axis=axis, keepdims=keepdims), [_extreme_vjp],
+      ["[{0} = min] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"))
+
+
+def _logsumexp(a, axis=None, keepdims=False):
+    """m + log Σ exp(a - m), m the max: no overflow; all -inf gives -inf, a +inf gives +inf."""
+    m = np.max(a, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else np.reshape(out, reduce_shape(a.shape, axis, False))
+
+
+def _logsumexp_vjp(g, out, a, axis=None, keepdims=False):
+    # softmax(a) along the axes: exp(a - logsumexp(a)).
+    return _expand(g, a, axis, keepdims) * np.exp(a - _expand(out, a, axis, keepdims))
+
+
+defop("logsumexp", 1, _logsumexp, [_logsumexp_vjp], ["softmax({0})"], _reduced, attrs=("axis", "keepdims"),
+      kinds=("axis", "bool"))
+
+
+# var as torch.var: correction=1 divides by n - 1 (the unbiased estimate), correction=0 by n.
+def _var(a, axis=None, keepdims=False, correction=1):
+    d = a - np.mean(a, axis=axis, keepdims=True)
+    return np.sum(d * d, axis=axis, keepdims=keepdims) / (_count(a, axis) - correction)
+
+
+def _var_vjp(g, out, a, axis=None, keepdims=False, correction=1):
+    d = a - np.mean(a, axis=axis, keepdims=True)
+    return _expand(g, a, axis, keepdims) * (2.0 / (_count(a, axis) - correction)) * d
+
+
+def _var_shape(a, axis=None, keepdims=False, correction=1):
+    n = int(np.prod([a[i] for i in normalize_axis(axis, len(a))] if axis is not None else a))
+    if correction < 0 or n - correction <= 0:
+        raise ShapeMismatch(f"var over {n} element{'s' if n != 1 else ''} with correction={correction} "
+                            f"divides by {n - correction}; it needs more elements than the correction")
+    return reduce_shape(a, axis, keepdims)
+
+
+defop("var", 1, _var, [_var_vjp], ["2·({0} - mean)/(n - correction)"], _var_shape,
+      attrs=("axis", "keepdims", "correction"), kinds=("axis", "bool", "int"))
