@@ -93,7 +93,8 @@ class FastPath:
             wanted = p.depends_on_nodes(grads)
             self.on_param = [a or b for a, b in zip(self.on_param, wanted)]
         self.computes = list(p.feeds_loss)
-        for i in p.ancestors(values):
+        # An op that carries state (batch_norm's running statistics) runs even if the loss does not read it.
+        for i in p.ancestors(set(values) | {op for op, _ in p.carried.values()}):
             self.computes[i] = True
         # One value buffer per node; leaves get theirs filled at the start of a run.
         self.vals = [np.zeros(node.shape) for node in p.nodes]
@@ -146,6 +147,8 @@ class FastPath:
         for i in p.ops:
             if self.computes[i]:
                 plan.forward.append(self._compile_forward(p.nodes[i], vals, plan))
+                if p.nodes[i].op.carries:
+                    plan.forward.append(partial(_carry, p.nodes[i], vals))
                 plan.forward_ends[i] = len(plan.forward)
         grads = self._compile_backward(vals, plan)
         t = self.training
@@ -301,8 +304,8 @@ class FastPath:
         data_ids = self.data_ids
         leaves_vary = leaves_vary or bool(p.noise)        # dropout's noise is drawn afresh each iteration
         for i, v in leaves_for(first).items():
-            # Params come from training, data from the batch plans or the copies below.
-            if p.nodes[i].kind != "param" and i not in data_ids:
+            # Params and running statistics come from training, data from the batch plans or the copies below.
+            if i not in params and i not in data_ids:
                 np.copyto(vals[i], v)
         # The buffers still hold the state this path handed out last time? Then skip the copy.
         if self._handed_out is None or any(params.get(k) is not w for k, w in self._handed_out.items()):
@@ -348,7 +351,7 @@ class FastPath:
                     self._set_scalars(it, eta_schedule)
                 if leaves_vary:
                     for i, v in leaves_for(it).items():
-                        if p.nodes[i].kind != "param" and i not in data_ids:
+                        if i not in params and i not in data_ids:
                             np.copyto(vals[i], v)
                 if copies:
                     if ds.shuffle:
@@ -423,6 +426,12 @@ class ProbeStop(Exception):
 def _finite(a: np.ndarray) -> bool:
     """Every element finite: a sum is a cheap first test (nan and inf survive it)."""
     return math.isfinite(float(np.add.reduce(a, None))) or kernels.finite(a)
+
+
+def _carry(node, vals) -> None:
+    """The running statistics for the next iteration, written into their leaves' buffers (batch_norm)."""
+    for j, new in kernels.carry(node, vals).items():
+        np.copyto(vals[j], new)
 
 
 def _generic_forward(node, ins, out) -> None:

@@ -40,3 +40,11 @@ def local(program: Program, vals: list, consumer: int, pos: int) -> float:
     """The local derivative ∂consumer/∂input_pos of a scalar edge, at these values."""
     node = program.nodes[consumer]
     return float(kernels.contribution(node, pos, np.ones(()), vals, program.nodes[node.inputs[pos]].shape))
+
+
+def carried(program: Program, vals: list) -> dict[int, np.ndarray]:
+    """The values ops carry to the next iteration (batch_norm's running statistics), from this one's values."""
+    out = {}
+    for j, (op, _) in program.carried.items():
+        out.update(kernels.carry(program.nodes[op], vals))
+    return out

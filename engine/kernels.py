@@ -22,6 +22,18 @@ def forward(node: Node, vals: list) -> np.ndarray:
     return out
 
 
+def carried(node: Node) -> list[int]:
+    """The inputs an op's forward pass updates for the next iteration (batch_norm's running statistics)."""
+    return [node.inputs[pos] for pos, _ in node.op.carries if pos < len(node.inputs)]
+
+
+def carry(node: Node, vals: list) -> dict[int, np.ndarray]:
+    """Those inputs' new values, from this iteration's input values."""
+    ins = [vals[j] for j in node.inputs]
+    return {node.inputs[pos]: np.asarray(rule(ins[pos], *ins, **node.attrs), dtype=np.float64)
+            for pos, rule in node.op.carries if pos < len(node.inputs)}
+
+
 def vjp(node: Node, pos: int, g: np.ndarray, vals: list) -> np.ndarray:
     """The contribution node sends to its input at pos (before un-broadcasting)."""
     return node.op.vjps[pos](g, vals[node.id], *[vals[j] for j in node.inputs], **node.attrs)

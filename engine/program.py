@@ -82,6 +82,10 @@ class Program:
         self.values = [n.id for n in nodes if n.kind == "value"]
         self.data = [n.id for n in nodes if n.kind == "data"]
         self.noise = [n.id for n in nodes if n.kind == "noise"]     # drawn afresh each iteration (dropout)
+        # Values an op carries to the next iteration (batch_norm's running statistics): state like params.
+        self.carried = {node.inputs[pos]: (node.id, rule) for node in nodes if node.op is not None
+                        for pos, rule in node.op.carries if pos < len(node.inputs)}
+        self.buffers = sorted(self.carried)
         self.index_inputs = index_inputs(nodes)
         self._derive_gradient_flow()
 
@@ -96,7 +100,7 @@ class Program:
                     feeds_loss[j] = True
         self.feeds_loss = feeds_loss
         # Which nodes depend on something that has a gradient (anything but constants).
-        varies = self.depends_on(("value", "param", "data"))
+        varies = self.depends_on(("value", "param", "data"), without=self.buffers)
         self.needs_grad = [feeds_loss[i] and varies[i] for i in range(n)]
         # Backward order: op nodes in reverse that pass gradient on to at least one input.
         self.backward = [i for i in reversed(self.ops) if self.needs_grad[i]
@@ -112,9 +116,11 @@ class Program:
         self.expected = [len(c) for c in self.consumers]
         self.expected[self.loss] = 1        # the seed dE/dE = 1
 
-    def depends_on(self, kinds: tuple[str, ...]) -> list[bool]:
-        """For each node: is it, or does it depend on, a leaf of one of these kinds?"""
+    def depends_on(self, kinds: tuple[str, ...], without=()) -> list[bool]:
+        """For each node: is it, or does it depend on, a leaf of one of these kinds (but not those `without`)?"""
         out = [node.kind in kinds for node in self.nodes]
+        for i in without:
+            out[i] = False
         for i in self.ops:
             out[i] = any(out[j] for j in self.nodes[i].inputs)
         return out
@@ -167,6 +173,7 @@ class ProgramBuilder:
         self.nodes: list[Node] = []
         self.names: dict[str, int] = {}
         self.group: str | None = None
+        self.carried: dict[int, int] = {}      # running statistic -> the op that updates it
 
     def _add(self, node: Node) -> int:
         if len(self.nodes) >= limits.MAX_NODES:
@@ -204,6 +211,9 @@ class ProgramBuilder:
         if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
                                 f"{limits.MAX_ELEMENTS:,} elements (MAX_ELEMENTS)", table="graph", key=self.group)
+        for pos, _ in op.carries:
+            if pos < len(inputs):
+                self._check_carried(op, inputs[pos], text)
         inside = op.temporary(*shapes, **attrs) if op.temporary is not None else 0
         if inside > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would make an array of {inside:,} elements inside {op.name} (its inputs "
@@ -213,6 +223,18 @@ class ProgramBuilder:
         rhs = op.text([_operand(self.nodes[i]) if operands else self.nodes[i].name for i in inputs], attrs)
         return self._add(Node(len(self.nodes), text, "op", shape, op=op, inputs=tuple(inputs),
                               attrs=dict(attrs), group=self.group, text=rhs))
+
+    def _check_carried(self, op, node_id: int, text: str) -> None:
+        """A running statistic is a [values] name of its own, updated by one op only."""
+        node = self.nodes[node_id]
+        if node.kind != "value":
+            raise ScenarioError(f"{text!r}: {op.name}'s running statistics must be names from [values] (they are "
+                                f"updated each iteration), got {node.name!r}", table="graph", key=self.group)
+        if node_id in self.carried:
+            raise ScenarioError(f"{text!r}: {node.name!r} is already the running statistic of "
+                                f"{self.nodes[self.carried[node_id]].name!r}; each op needs its own",
+                                table="graph", key=self.group)
+        self.carried[node_id] = len(self.nodes)
 
     def name_node(self, node_id: int, key: str) -> int:
         """Give the final node of a [graph] expression its key's name."""
@@ -227,6 +249,13 @@ class ProgramBuilder:
         return node_id
 
     def build(self, loss: int) -> Program:
+        for j, op in self.carried.items():
+            # Read by its op only: the op reads it before updating it, and nothing should see which.
+            other = next((n for n in self.nodes if j in n.inputs and n.id != op), None)
+            if other is not None:
+                raise ScenarioError(f"{self.nodes[j].name!r} is the running statistic of {self.nodes[op].name!r}, "
+                                    f"which updates it each iteration; no other node may read it (found "
+                                    f"{other.name!r})", table="graph", key=other.group)
         return Program(self.nodes, loss)
 
 

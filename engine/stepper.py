@@ -74,6 +74,7 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class _Computed:
     node: int                 # a forward step set this node's value
+    carried: tuple = ()       # and replaced these (buffer, old value) for the next iteration (batch_norm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,7 @@ class Stepper:
     def _initial_state(self) -> dict:
         """The params as the scenario gives them, and the optimizer's state before its first step (zeros)."""
         p, t = self.program, self.training
-        out = {i: self.scenario.initial[i] for i in p.params}
+        out = {i: self.scenario.initial[i] for i in p.params + p.buffers}
         for i in p.params:
             for slot in t.slots(i):
                 out[(i, slot)] = np.zeros(p.nodes[i].shape)
@@ -271,7 +272,8 @@ class Stepper:
         return list(self._contribs[node])
 
     def param(self, node: int) -> np.ndarray:
-        """A param's current value (after its update if the update step has run)."""
+        """A param's current value (after its update if the update step has run); also a running statistic's
+        value for the next iteration (after its op's forward step)."""
         return self._params[node]
 
     def params(self) -> dict[int, np.ndarray]:
@@ -344,6 +346,8 @@ class Stepper:
         node = self.program.node(name)
         if node.kind != "value":
             raise ValueError(f"{name!r} is a {node.kind}, not a value")
+        if node.id in self.program.carried:
+            raise ValueError(f"{name!r} is a running statistic that training updates, not a value to edit")
         arr = np.array(value, dtype=np.float64)
         if arr.shape != node.shape:
             raise ValueError(f"{name!r} has shape {node.shape}, got {arr.shape}")
@@ -708,7 +712,13 @@ class Stepper:
     def _forward(self, node, c: Cursor, tick: int) -> Event:
         out = kernels.forward(node, self._vals)
         self._vals[node.id] = out
-        self._undo.append(_Computed(node.id))
+        carried = ()
+        if node.op.carries:
+            # The running statistics for the next iteration; this one's value stays what it read.
+            carried = tuple((j, self._params[j]) for j in kernels.carried(node))
+            for j, new in kernels.carry(node, self._vals).items():
+                self._params[j] = new
+        self._undo.append(_Computed(node.id, carried))
         anomaly = None
         if not kernels.finite(out) and all(kernels.finite(self._vals[j]) for j in node.inputs):
             anomaly = kernels.forward_anomaly(self.program, node, self._vals, out, c.iteration)
@@ -773,8 +783,10 @@ class Stepper:
 
     def _undo_one(self) -> None:
         match self._undo.pop():
-            case _Computed(node):
+            case _Computed(node, carried):
                 self._vals[node] = None
+                for j, old in carried:
+                    self._params[j] = old
             case _Seeded(node):
                 self._grads[node] = None
                 self._received[node] = 0

@@ -62,6 +62,10 @@ class Op:
     optional: int = 0                      # trailing inputs that may be left out: conv2d(x, w) or conv2d(x, w, b)
     noise: bool = False                    # its last input is not written: uniform noise in [0, 1), drawn
                                            # afresh each iteration from the scenario's seed (dropout)
+    # Inputs the forward pass also updates for the next iteration, as (position, rule): the new value is
+    # rule(old, *inputs, **attrs). batch_norm's running statistics: [values] leaves carried from one
+    # iteration to the next like params, restored when stepping back, and given no gradient.
+    carries: tuple[tuple[int, Callable], ...] = ()
     elementwise: bool = False              # the local Jacobian is diagonal (after broadcasting)
     # Fast-path facts, each true to the bit of what forward and vjps compute:
     linear: tuple[float | None, ...] = ()  # per input: c when the VJP is exactly c·g (add: 1, 1; sub: 1, -1)

@@ -215,7 +215,7 @@ def _affine_shape(x, axes, batch):
 
 
 def _norm_forward(batch):
-    def forward(x, w=None, b=None, axis=-1, eps=1e-5):
+    def forward(x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
         axes = _norm_axes(x.ndim, axis, batch)
         xhat, _ = _normalized(x, axes, eps)
         shape = _affine_shape(x.shape, axes, batch)
@@ -225,7 +225,9 @@ def _norm_forward(batch):
 
 
 def _norm_vjp(pos, batch):
-    def vjp(g, out, x, w=None, b=None, axis=-1, eps=1e-5):
+    def vjp(g, out, x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
+        if pos >= 3:
+            return np.zeros(np.shape(running_mean if pos == 3 else running_var))     # running statistics
         axes = _norm_axes(x.ndim, axis, batch)
         shape = _affine_shape(x.shape, axes, batch)
         lead = tuple(k for k in range(x.ndim) if k not in axes) if not batch else axes
@@ -240,16 +242,22 @@ def _norm_vjp(pos, batch):
 
 
 def _norm_shape(what, batch):
-    def shape(x, w=None, b=None, axis=-1, eps=1e-5):
+    def shape(x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
         if batch and len(x) < 2:
             raise ShapeMismatch(f"{what} takes (N, C) or (N, C, ...) inputs, got shape {fmt(x)}")
+        if batch and math.prod(x) // x[1] < 2:
+            raise ShapeMismatch(f"{what} in training mode needs more than one value per channel, got shape {fmt(x)}")
+        if batch and (running_mean is None) != (running_var is None):
+            raise ShapeMismatch(f"{what} takes both running statistics (mean and variance) or neither")
+        if batch and not 0.0 <= momentum <= 1.0:
+            raise ShapeMismatch(f"{what}: momentum is the weight of the new batch, from 0 to 1; got {momentum}")
         if not batch and not -len(x) <= axis < len(x):
             raise ShapeMismatch(f"{what}: axis {axis} is out of range for shape {fmt(x)}")
         if not eps > 0:
             raise ShapeMismatch(f"{what}: eps must be positive, got {eps}")
         axes = _norm_axes(len(x), axis, batch) if len(x) else ()
         want = (x[1],) if batch else tuple(x[a] for a in axes)
-        for name, s in (("weight", w), ("bias", b)):
+        for name, s in (("weight", w), ("bias", b), ("running mean", running_mean), ("running variance", running_var)):
             if s is not None and s != want:
                 raise ShapeMismatch(f"{what}: the {name} has shape {fmt(s)}, not {fmt(want)}")
         return x
@@ -259,9 +267,27 @@ def _norm_shape(what, batch):
 defop("layer_norm", 3, _norm_forward(False), [_norm_vjp(0, False), _norm_vjp(1, False), _norm_vjp(2, False)],
       ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ, ĝ = g·{1}", "x̂ = normalized {0}", "1"], _norm_shape("layer_norm", False),
       attrs=("axis", "eps"), kinds=("int", "number"), optional=2)
-defop("batch_norm", 3, _norm_forward(True), [_norm_vjp(0, True), _norm_vjp(1, True), _norm_vjp(2, True)],
-      ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ over the batch, ĝ = g·{1}", "x̂ = normalized {0}", "1"],
-      _norm_shape("batch_norm", True), attrs=("eps",), kinds=("number",), optional=2)
+# batch_norm(x, w, b, running_mean, running_var) also updates the running statistics as PyTorch does in
+# training mode: new = (1 - momentum)·old + momentum·(the batch's mean, or its unbiased variance).
+def _batch_stats(x):
+    axes = _norm_axes(x.ndim, None, True)
+    n = x.size // x.shape[1]
+    mean = np.mean(x, axis=axes)
+    d = x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return mean, np.sum(d * d, axis=axes) / (n - 1)
+
+
+def _running(which):
+    def rule(old, x, *rest, momentum=0.1, **_):
+        return (1.0 - momentum) * old + momentum * _batch_stats(x)[which]
+    return rule
+
+
+defop("batch_norm", 5, _norm_forward(True), [_norm_vjp(k, True) for k in range(5)],
+      ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ over the batch, ĝ = g·{1}", "x̂ = normalized {0}", "1",
+       "0 (a running statistic)", "0 (a running statistic)"],
+      _norm_shape("batch_norm", True), attrs=("eps", "momentum"), kinds=("number", "number"), optional=4,
+      carries=((3, _running(0)), (4, _running(1))))
 
 
 # ---------------------------------------------------------------- embedding(ids, table) and dropout
