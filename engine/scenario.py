@@ -21,7 +21,8 @@ from .errors import ScenarioError
 from .ops import REGISTRY, check_indices
 from .program import Program, ProgramBuilder, index_inputs
 from .shapes import fmt
-from .files import FileProblem, read_file
+from .files import FileProblem, read_file, read_inside
+from .importers import safetensors
 from .tomltext import clip, did_you_mean, find_line, show, toml_error
 from .tomlvalues import check_total, count, get, literal, literal_shape, only, type_name
 
@@ -109,6 +110,7 @@ class _Loader:
         self.text = text
         self.file = file
         self.base_dir = base_dir
+        self.weights: dict[str, tuple[bytes, dict]] = {}     # weights file -> (its bytes, its tensors)
 
     def load(self) -> Scenario:
         try:
@@ -151,8 +153,7 @@ class _Loader:
             for name, spec in doc.get(table, {}).items():
                 self.check_name(b, table, name)
                 # Every size, and their sum, is checked before anything is allocated.
-                shape = _init_shape(spec, table, name) if isinstance(spec, dict) else \
-                    literal_shape(spec, table, name, 0)
+                shape = self.shape(spec, table, name)
                 total += count(shape, table, name)
                 check_total(total, table, name)
                 declared.append((b.leaf(name, kind, shape), spec, table, name))
@@ -240,11 +241,53 @@ class _Loader:
             raise ScenarioError(f"{name!r} is defined twice: it is already defined in [{where}]; "
                                 f"every name must be unique", table=table, key=name)
 
+    def shape(self, spec, table: str, name: str) -> tuple[int, ...]:
+        """The shape a leaf's spec gives, checked before anything is allocated or drawn."""
+        if isinstance(spec, dict) and "file" in spec:
+            info = self.weight(spec, table, name)[1]
+            if 0 in info.shape:
+                raise ScenarioError(f"tensor {clip(info.name, 80)!r} has shape {fmt(info.shape)}, with no elements",
+                                    table=table, key=name)
+            return info.shape
+        if isinstance(spec, dict):
+            return _init_shape(spec, table, name)
+        return literal_shape(spec, table, name, 0)
+
     def tensor(self, spec, table: str, name: str, seed: int) -> np.ndarray:
-        """A literal (number or nested lists) or an init table, as float64."""
+        """A literal (number or nested lists), an init table or a tensor of a weights file, as float64."""
+        if isinstance(spec, dict) and "file" in spec:
+            rel, info = self.weight(spec, table, name)
+            value = safetensors.tensor(self.weights[rel][0], info)
+            if not np.all(np.isfinite(value)):
+                raise ScenarioError(f"tensor {clip(info.name, 80)!r} of {clip(rel, 80)!r} holds nan or inf; "
+                                    f"params and values must be finite", table=table, key=name)
+            return value
         if isinstance(spec, dict):
             return _init(spec, table, name, seed)
         return literal(spec, table, name)
+
+    def weight(self, spec: dict, table: str, name: str):
+        """(file, tensor info) of a { file = "m.safetensors", tensor = "fc1.weight" } spec; the file is
+        read once, bounded, inside the scenario's folder, and its header checked against its size."""
+        only(spec, table, ("file", "tensor"), key=name)
+        rel = get(spec, table, "file", str, key=name)
+        wanted = get(spec, table, "tensor", str, name, key=name)
+        if self.base_dir is None:
+            raise ScenarioError("a scenario given as text cannot read a weights file", table=table, key=name)
+        if rel not in self.weights:
+            raw = read_inside(self.base_dir, rel, limits.MAX_WEIGHTS_BYTES, "MAX_WEIGHTS_BYTES",
+                              lambda problem: ScenarioError(problem, table=table, key=name), what="weights file")
+            try:
+                infos, _ = safetensors.header(raw)
+            except FileProblem as e:
+                raise ScenarioError(f"the weights file {clip(rel, 80)!r} is not a valid safetensors file: {e}",
+                                    table=table, key=name) from None
+            self.weights[rel] = (raw, infos)
+        infos = self.weights[rel][1]
+        if wanted not in infos:
+            raise ScenarioError(f"the weights file {clip(rel, 80)!r} has no tensor {clip(wanted, 80)!r}"
+                                f"{did_you_mean(wanted, list(infos))}", table=table, key=name)
+        return rel, infos[wanted]
 
 
 def _init_shape(spec: dict, table: str, name: str) -> tuple[int, ...]:
