@@ -26,7 +26,7 @@ from .errors import ScenarioError
 
 # NumPy is imported only once a command runs, so `gradstep --help` starts in a blink.
 
-COMMANDS = ("run", "check", "trace", "dot")
+COMMANDS = ("run", "check", "trace", "dot", "import")
 
 
 EXIT_BUG = 70      # sysexits' EX_SOFTWARE: kept apart from 1, 2 and 3, which carry meaning for scripts
@@ -114,7 +114,19 @@ def _headless(argv: list[str]) -> int:
     trace.add_argument("--steps", type=_positive_int)
     dot = sub.add_parser("dot", help="the graph as Graphviz DOT")
     dot.add_argument("scenario")
+    imp = sub.add_parser("import", help="an ONNX model as a scenario and a .safetensors weights file",
+                         description="Write OUT.toml and OUT.safetensors from an ONNX model (both or neither). "
+                         "Needs the onnx package: pip install 'gradstep[onnx]'.")
+    imp.add_argument("model", metavar="MODEL.onnx")
+    imp.add_argument("-o", "--output", metavar="OUT.toml", help="the scenario to write (default: MODEL.toml)")
+    imp.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy",
+                     help="cross_entropy (class targets, mean over the batch, as F.cross_entropy; the default) "
+                     "or mse (mean over all elements, as F.mse_loss)")
+    imp.add_argument("--batch", type=_positive_int, help="the batch size (default: the model's)")
+    imp.add_argument("--force", action="store_true", help="replace OUT.toml and OUT.safetensors if they exist")
     args = parser.parse_args(argv)
+    if args.command == "import":
+        return _import(args)
     if getattr(args, "phase", None) and not args.at:
         parser.exit(2, "gradstep: --phase goes with --at (the node whose step to stop at)\n")
     from .scenario import load_scenario, steps_problem
@@ -320,6 +332,38 @@ def cmd_check(scenario, args) -> int:
         for w in report.warnings:
             say(f"warning: {w}")
     return 0 if report.passed else 1
+
+
+def _import(args) -> int:
+    """gradstep import: exit 2 with one message for a model it cannot import; nothing written then."""
+    from pathlib import Path
+    try:
+        import onnx  # noqa: F401  (the optional extra; nothing else needs it)
+    except ImportError:
+        warn("gradstep: import needs the onnx package: pip install 'gradstep[onnx]'")
+        return 2
+    from .importers.onnx import ImportProblem, import_file
+    model = Path(args.model)
+    out = Path(args.output) if args.output else model.with_suffix(".toml")
+    if out.suffix != ".toml":
+        warn(f"gradstep: {out}: the scenario's name must end in .toml")
+        return 2
+    weights = out.with_suffix(".safetensors")
+    for path in (out, weights):
+        if path.exists() and not args.force:
+            warn(f"gradstep: {path} exists; pass --force to replace it")
+            return 2
+    try:
+        imported = import_file(model, out, loss=args.loss, batch=args.batch)
+    except ImportProblem as e:
+        warn(f"gradstep: {model}: {e}")
+        return 2
+    say(f"wrote {out} ({imported.nodes} [graph] keys) and {weights} "
+        f"({len(imported.weights)} tensors, {sum(a.size for a in imported.weights.values()):,} numbers)")
+    for note in imported.notes:
+        say(f"note: {note}")
+    say(f"open it: gradstep {out}")
+    return 0
 
 
 def trace_record(st, ev) -> dict:
