@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 README = SCENARIOS / "README.md"
 EXPECTED = ["chain_rule", "two_layer", "sum_over_paths", "xor", "linear_regression", "iris_softmax", "diverge",
-            "momentum_valley", "adam_first_step", "rmsprop_valley"]
+            "momentum_valley", "adam_first_step", "rmsprop_valley", "lenet_digits", "attention"]
 BUNDLED = sorted(SCENARIOS.glob("*.toml"))
 
 
