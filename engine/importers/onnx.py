@@ -472,10 +472,12 @@ class _Translator:
         return Imported("\n".join(body), self.weights, self.notes, count)
 
     def target(self, shape: tuple[int, ...]) -> str:
-        if self.loss == "mse":
+        """Random targets the loss's row accepts: class indices where it reads them, else the output's shape."""
+        op = REGISTRY[self.loss]
+        if op.indices is None:
             return f'target = {{ init = "normal", shape = {list(shape)} }}'
         if not shape or shape[-1] < 2:
-            raise ImportProblem(f"the output has shape {fmt(shape)}: cross_entropy needs a class axis of at least 2 "
+            raise ImportProblem(f"the output has shape {fmt(shape)}: {self.loss} needs a class axis of at least 2 "
                                 f"(use --loss mse for a regression)")
         rng = np.random.default_rng(1)
         return f"target = {_toml_array(rng.integers(0, shape[-1], size=shape[:-1]))}"

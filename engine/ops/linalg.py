@@ -97,7 +97,8 @@ defop("matmul", 2, _matmul, [_matmul_vjp_a, _matmul_vjp_b], ["g ⊗ {1}  (g @ {1
 # not NumPy's strided view: a later reduction sums in memory order, so a view would round
 # differently from the fast path, which keeps every value in a C-ordered buffer.
 def _inverse(axes, ndim):
-    return None if axes is None else tuple(np.argsort(axes))
+    """The permutation that undoes axes (negative axes counted from the end first)."""
+    return None if axes is None else tuple(int(k) for k in np.argsort([ax % ndim for ax in axes]))
 
 
 def _permuted(a, axes=None):

@@ -73,8 +73,10 @@ def _logsumexp(a, axis=None, keepdims=False):
 
 
 def _logsumexp_vjp(g, out, a, axis=None, keepdims=False):
-    # softmax(a) along the axes: exp(a - logsumexp(a)).
-    return _expand(g, a, axis, keepdims) * np.exp(a - _expand(out, a, axis, keepdims))
+    # softmax(a) along the axes, from a - max (exp(a - out) would lose out's last bits for huge a).
+    m = np.max(a, axis=axis, keepdims=True)
+    e = np.exp(a - np.where(np.isfinite(m), m, 0.0))
+    return _expand(g, a, axis, keepdims) * (e / np.sum(e, axis=axis, keepdims=True))
 
 
 defop("logsumexp", 1, _logsumexp, [_logsumexp_vjp], ["softmax({0})"], _reduced, attrs=("axis", "keepdims"),
