@@ -167,3 +167,16 @@ def test_the_bundled_exports_import_quickly(tmp_path):
     assert len(data) > 1_000_000
     code, written = _run(tmp_path, data)
     assert code == 0 and written == ["m.safetensors", "m.toml"]
+
+
+def test_only_the_import_command_imports_onnx():
+    """onnx is an optional extra: loading and running scenarios, even imported ones, never imports it."""
+    import subprocess
+    import sys
+    scenarios = Path(__file__).resolve().parents[2] / "scenarios"
+    code = ("import sys\nfrom gradstep.engine import cli\n"
+            f"cli.main(['run', {str(scenarios / 'lenet_digits.toml')!r}, '--steps', '2'])\n"
+            f"cli.main(['check', {str(scenarios / 'attention.toml')!r}])\n"
+            "print('onnx' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False False", out.stdout + out.stderr
