@@ -131,6 +131,8 @@ def _headless(argv: list[str]) -> int:
         parser.exit(2, "gradstep: --phase goes with --at (the node whose step to stop at)\n")
     from .scenario import load_scenario, steps_problem
     scenario = load_scenario(args.scenario)
+    for sentence in scenario.warnings.values():
+        warn(f"gradstep: warning: {sentence}")
     if getattr(args, "steps", None) is not None:
         problem = steps_problem(args.steps, scenario.work)
         if problem:

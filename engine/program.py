@@ -4,6 +4,8 @@ Stepping one node is an index into this list; the backward pass walks it in reve
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,6 +117,20 @@ class Program:
                 self.consumers[j].append((i, pos))
         self.expected = [len(c) for c in self.consumers]
         self.expected[self.loss] = 1        # the seed dE/dE = 1
+
+    def surprising_broadcasts(self) -> dict[int, str]:
+        """Elementwise nodes whose non-scalar inputs broadcast into a shape larger than each of them:
+        (10, 1) · (10,) → (10, 10) is almost always a column meant as a row. Node id -> a sentence."""
+        out = {}
+        for i in self.ops:
+            node = self.nodes[i]
+            if not node.op.elementwise or len(node.inputs) < 2:
+                continue
+            shapes = [self.nodes[j].shape for j in node.inputs if self.nodes[j].size > 1]
+            if len(shapes) >= 2 and node.size > max(math.prod(s) for s in shapes):
+                out[i] = (f"{node.name!r}: shapes {' and '.join(fmt(s) for s in shapes)} broadcast to {fmt(node.shape)}, "
+                          f"larger than each: usually a column (n, 1) meeting a row (n,)")
+        return out
 
     def depends_on(self, kinds: tuple[str, ...], without=()) -> list[bool]:
         """For each node: is it, or does it depend on, a leaf of one of these kinds (but not those `without`)?"""

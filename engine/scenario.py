@@ -51,6 +51,7 @@ class Scenario:
     work: int = 0           # estimated multiply-adds of one forward pass (see limits.MAX_TOTAL_WORK)
     breakpoints: list[dict] = field(default_factory=list)   # [[break]] tables, checked: Stepper.add_breakpoint(**b)
     training: Training = SGD            # the optimizer, its options, schedules and per-param overrides
+    warnings: dict[int, str] = field(default_factory=dict)   # node id -> a likely mistake, said at load
 
     @property
     def loss(self) -> int:
@@ -133,7 +134,7 @@ class _Loader:
             elif table in doc and not isinstance(doc[table], dict):
                 raise ScenarioError(f"[{table}] must be a table, got {type_name(doc[table])}", table=table)
         if "scenario" in doc:       # first, so 'graph = ...' written under [scenario] is named as such
-            only(doc["scenario"], "scenario", ("title", "description", "seed"))
+            only(doc["scenario"], "scenario", ("title", "description", "seed", "broadcast_ok"))
         for table in ("scenario", "graph", "train"):
             if table not in doc:
                 raise ScenarioError(f"the table [{table}] is missing", table=table)
@@ -223,10 +224,33 @@ class _Loader:
             raise ScenarioError("grad_norm_limit must be a positive number", table="train", key="grad_norm_limit")
         training = _training(train, program, lr, steps)
         breaks = _breakpoints(doc.get("break", []), program)
-        return Scenario(title=title, description=description.strip(), path=Path(self.file) if self.base_dir
+        warnings = self.broadcast_warnings(meta, program, graph)
+        return Scenario(warnings=warnings, title=title, description=description.strip(), path=Path(self.file) if self.base_dir
                         else None, seed=seed, program=program, initial=initial, learning_rate=lr,
                         steps=steps, data=data, grad_norm_limit=None if math.isinf(limit) else limit,
                         source=self.text, work=work, breakpoints=breaks, training=training)
+
+    def broadcast_warnings(self, meta: dict, program: Program, graph: dict) -> dict[int, str]:
+        """Surprising broadcasts, as warnings naming file, line and key, unless [scenario] broadcast_ok
+        lists the key (or is true)."""
+        ok = meta.get("broadcast_ok", False)
+        if not (isinstance(ok, bool) or (isinstance(ok, list) and all(isinstance(k, str) for k in ok))):
+            raise ScenarioError("broadcast_ok is true, or a list of [graph] keys whose broadcasts are intended",
+                                table="scenario", key="broadcast_ok")
+        if isinstance(ok, list):
+            for k in ok:
+                if k not in graph:
+                    raise ScenarioError(f"broadcast_ok lists {clip(k, 40)!r}, which is no [graph] key"
+                                        f"{did_you_mean(k, list(graph))}", table="scenario", key="broadcast_ok")
+        out = {}
+        for i, sentence in program.surprising_broadcasts().items():
+            key = program.nodes[i].group or program.nodes[i].name
+            if ok is True or (isinstance(ok, list) and key in ok):
+                continue
+            where = ScenarioError(f"{sentence}; if it is meant, add {key!r} to [scenario] broadcast_ok",
+                                  file=self.file, table="graph", key=key, line=find_line(self.text, "graph", key))
+            out[i] = where.message
+        return out
 
     def check_name(self, b: ProgramBuilder, table: str, name: str) -> None:
         if not name.isidentifier() or not name.isascii():
