@@ -189,7 +189,7 @@ def _bce_vjp(pos):
         scale = _per_element(g, math.prod(n), reduction)
         if pos == 0:
             return scale * (np.exp(-np.logaddexp(0.0, -x)) - y)      # σ(x) - y
-        return scale * (-x)
+        return np.broadcast_to(scale * (-x), n) * 1.0               # over the broadcast shape, summed back later
     return vjp
 
 

@@ -82,7 +82,13 @@ def _index_vjp(g, out, a, key):
 
 defop("subscript", 1, _index, [_index_vjp], ["1 at the picked elements, 0 elsewhere"], _index_shape,
       notation=Notation.SUBSCRIPT, attrs=("key",), kinds=("key",), grad_only=True,
-      into=lambda out, ins, attrs, scratch: partial(np.copyto, out, ins[0][attrs["key"]]))
+      into=lambda out, ins, attrs, scratch: partial(np.copyto, out, _view(ins[0], attrs["key"])))
+
+
+def _view(x, key):
+    """x[key] as a view of x that later iterations see change: with a trailing ..., even an all-integer key
+    gives a 0-d view instead of a copied scalar."""
+    return x[key] if any(k is Ellipsis for k in key) else x[key + (Ellipsis,)]
 
 
 # ---------------------------------------------------------------- concat([a, b, ...], axis)

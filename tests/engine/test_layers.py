@@ -1,6 +1,6 @@
 """The ops for real models as scenarios write them: attributes by position, indexing and split, concat,
 masks, shape errors that name the node and the problem, dropout's noise across steppers, iterations
-and steps back; and the engine bugs still open, kept visible as strict xfails."""
+and steps back; and regression tests of the engine bugs they found."""
 from __future__ import annotations
 
 import numpy as np
@@ -210,11 +210,7 @@ def test_stepping_back_and_redoing_iteration_2_reproduces_it_to_the_bit():
     assert (_bits(st.value(h)), _bits(st.grad(sc.program.by_name["W"]))) == (value, grad)
 
 
-# ---------------------------------------------------------------- known engine bugs, kept visible
-@pytest.mark.xfail(strict=True, reason="engine bug: subscript's fast-path form binds ins[0][key] when the plan is "
-                   "compiled; a key of whole numbers only (x[-1, 2]) gives a NumPy scalar, a copy rather than a view, "
-                   "so every fast iteration reads the element's value at compile time (0.0): losses [0, 0, 12] and w "
-                   "never updated, where stepping gives [12, 8.4, 4.8]")
+# ---------------------------------------------------------------- bugs these tests found (fixed)
 def test_the_fast_path_reads_a_single_picked_element_each_iteration():
     sc = load_scenario_text(_text("x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]", 'E = "x[-1, 2] * w"',
                                   "[params]\nw = 2.0\n" + TRAIN + "steps = 3\n"))
@@ -227,9 +223,6 @@ def test_the_fast_path_reads_a_single_picked_element_each_iteration():
     assert fast.losses.tobytes() == slow.losses.tobytes()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: bce_with_logits(x, y) with targets y that broadcast x sends y "
-                   "a gradient -x/n of x's shape; summing it back to y's shape raises ValueError in the backward "
-                   "pass (stepping and the fast path alike)")
 def test_bce_with_logits_passes_broadcast_targets_their_gradient():
     sc = load_scenario_text(_text("y = [[0.0, 1.0, 0.5], [1.0, 0.0, 0.25]]", 'E = "bce_with_logits(x, y)"',
                                   "[params]\nx = [0.5, -1.0, 2.0]\n" + TRAIN))
