@@ -63,6 +63,15 @@ class Terminal:
             time.sleep(0.1)
         pytest.fail(f"{pattern!r} never appeared; the screen was:\n{text}")
 
+    def wait_gone(self, pattern: str, seconds: float = 30) -> None:
+        """Poll the screen until the regex no longer matches (a closed dialog)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not re.search(pattern, self.screen()):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"{pattern!r} stayed on the screen:\n{self.screen()}")
+
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
@@ -115,10 +124,14 @@ def test_a_conditional_breakpoint_typed_in_the_tui_stops_where_the_headless_run_
     term.keys("i")
     term.wait_for(r"Break if")
     term.type("los < 0.01")                                        # a typo: named before enter
-    term.wait_for(r"did you mean 'loss'")
-    term.keys(*["BSpace"] * len(" < 0.01"))                      # back to "los"
-    term.type("s < 0.01")
-    term.wait_for(r"✓ ok")
+    term.wait_for(r"los < 0\.01(.|\n)*did you mean 'loss'")
+    term.keys("Enter")                                             # refused: the prompt stays
+    term.keys("Escape")
+    term.wait_gone(r"Break if")                                    # an escape followed at once by i reads as alt+i
+    term.keys("i")
+    term.wait_for(r"Break if")
+    term.type("loss < 0.01")
+    term.wait_for(r"loss < 0\.01(.|\n)*✓ ok")
     term.keys("Enter")
     term.wait_for(r"breakpoint 1: loss < 0.01")
     term.type(">")                                                 # continue

@@ -267,3 +267,29 @@ async def test_a_reload_keeps_the_breakpoints_and_watches_and_drops_what_no_long
         assert places(app.stepper) == [("changed(w[1] > 0)", None, None, True), ("loss < 0.5", None, None, True)]
         assert [w.text for w in app.debugger.breaks.watches] == ["norm(w)"]
         assert any("curvature[0] > 1" in m and "watch curvature" in m for m in said)
+
+
+def test_continue_and_reverse_continue_are_each_others_twin_in_the_help():
+    import io
+
+    from rich.console import Console
+
+    from gradstep.tui.bindings import by_action
+    from gradstep.tui.screens.help import key_table
+    assert (by_action("continue").twin, by_action("reverse_continue").twin) == ("<", ">")
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(key_table())
+    rows = [ln.split() for ln in console.export_text().splitlines()]
+    assert any(r[:2] == [">", "Continue:"] and r[-1] == "<" for r in rows)
+    assert any(r[:2] == ["<", "Reverse-continue:"] and r[-1] == ">" for r in rows)
+
+
+async def test_no_more_watches_than_the_limit():
+    from gradstep.engine.limits import MAX_WATCHES
+    app = GradstepApp(TWO_LAYER, watch_file=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        st = app.stepper
+        for k in range(MAX_WATCHES):
+            app.debugger.breaks.add_watch(st, f"W1[0, {k}]")
+        await pilot.press("w", *"norm(W2)", "enter")              # the prompt accepts it; the limit refuses it
+        assert len(app.debugger.breaks.watches) == MAX_WATCHES and not isinstance(app.screen, Prompt)

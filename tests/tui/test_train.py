@@ -64,7 +64,7 @@ def test_an_engine_error_becomes_the_runs_message():
 
 
 def test_continue_posts_progress_then_the_stop_the_engine_finds(monkeypatch):
-    monkeypatch.setattr(playback, "RUN_FRAME", 0.0)
+    monkeypatch.setattr(playback, "HUNT_FRAME", 0.0)
     st, headless = Stepper(load_scenario(TWO_LAYER)), Stepper(load_scenario(TWO_LAYER))
     for s in (st, headless):
         s.add_breakpoint("loss < 0.001")
