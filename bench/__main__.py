@@ -13,8 +13,8 @@ import numpy as np
 
 from .report import Figure, table
 
-BENCHMARKS = ("two_layer", "wide_net", "optim", "breakpoints", "stepping", "time_travel", "scaling", "tui_latency",
-              "tui_playback", "startup")
+BENCHMARKS = ("two_layer", "wide_net", "models", "optim", "breakpoints", "stepping", "time_travel", "scaling",
+              "tui_latency", "tui_playback", "startup")
 
 
 def main(argv: list[str] | None = None) -> int:
