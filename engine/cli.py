@@ -106,9 +106,18 @@ def _headless(argv: list[str]) -> int:
     run.add_argument("--at", metavar="NODE", help="stop at this node's step (with --until: check it only there)")
     run.add_argument("--phase", choices=("forward", "backward", "update"), help="which step of --at's node")
     run.add_argument("--no-breaks", action="store_true", help="ignore the scenario's [[break]] tables")
+    run.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
+                     help="forward: each forward step also computes every node's tangent (with --seed-input or "
+                     "--direction); --json then adds 'tangents'")
+    run.add_argument("--seed-input", metavar="NAME", help="forward mode: a tangent of 1 in every element of this "
+                     "input (a value, param or data name), 0 in every other")
+    run.add_argument("--direction", choices=("random",), help="forward mode: tangents along a random direction "
+                     "over every input, drawn from the scenario's seed")
     check = sub.add_parser("check", help="gradient check of every param and value")
     check.add_argument("scenario")
     check.add_argument("--json", action="store_true")
+    check.add_argument("--directional", action="store_true", help="instead of finite differences: reverse mode's "
+                       "<grad E, v> against forward mode's tangent of the loss along a random direction v (1e-12)")
     trace = sub.add_parser("trace", help="JSON Lines, one per stepper event")
     trace.add_argument("scenario")
     trace.add_argument("--steps", type=_positive_int)
@@ -129,6 +138,10 @@ def _headless(argv: list[str]) -> int:
         return _import(args)
     if getattr(args, "phase", None) and not args.at:
         parser.exit(2, "gradstep: --phase goes with --at (the node whose step to stop at)\n")
+    if args.command == "run":
+        problem = _mode_problem(args)
+        if problem:
+            parser.exit(2, f"gradstep: {problem}\n")
     from .scenario import load_scenario, steps_problem
     scenario = load_scenario(args.scenario)
     for sentence in scenario.warnings.values():
@@ -140,6 +153,19 @@ def _headless(argv: list[str]) -> int:
     import numpy as np
     with np.errstate(all="ignore"):
         return {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "dot": cmd_dot}[args.command](scenario, args)
+
+
+def _mode_problem(args) -> str | None:
+    """Why run's --mode, --seed-input and --direction do not go together, or None."""
+    seeds = [flag for flag, given in (("--seed-input", args.seed_input is not None),
+                                      ("--direction", args.direction is not None)) if given]
+    if args.mode != "forward" and seeds:
+        return f"{seeds[0]} seeds forward mode: add --mode forward"
+    if len(seeds) > 1:
+        return "--seed-input and --direction both give forward mode's seed: pass one of them"
+    if args.mode == "forward" and not seeds:
+        return "--mode forward needs a seed: --seed-input NAME (one input) or --direction random"
+    return None
 
 
 def _positive_int(text: str) -> int:
@@ -208,6 +234,11 @@ def cmd_run(scenario, args) -> int:
     if args.no_breaks:
         scenario.breakpoints = []
     st = Stepper(scenario, steps=args.steps, learning_rate=args.lr)
+    if args.mode == "forward":
+        try:
+            st.set_mode("forward", seed_input=args.seed_input, direction=args.direction)
+        except ValueError as e:
+            raise ScenarioError(str(e), file="--seed-input") from None
     if args.until is not None or args.at is not None:
         try:
             st.add_breakpoint(args.until, at=args.at, phase=args.phase, name="--until")
@@ -261,6 +292,8 @@ def cmd_run(scenario, args) -> int:
         if stop is not None:
             out["stopped"] = {"iteration": stop.iteration, "phase": stop.phase, "node": p.nodes[stop.node].name,
                               "condition": stop.condition, "tick": stop.tick, "reads": _reads(st, stop)}
+        if st.seed is not None:
+            out.update(_forward_mode_json(st))
         say(json.dumps(_json_safe(out)))
         return EXIT_STOPPED if stop is not None else 0
     if stop is not None:
@@ -279,7 +312,33 @@ def cmd_run(scenario, args) -> int:
         say("params after training:")
         for i in p.params:
             say(f"  {p.nodes[i].name}: {summary(st.param(i))}")
+    if st.seed is not None:
+        _say_tangents(st)
     return 0
+
+
+def _forward_mode_json(st) -> dict:
+    """run --json's forward-mode keys: the seed, every named node's tangent in the iteration the run stands in
+    (as far as it got), and the passes the full gradient takes in each mode."""
+    p = st.program
+    seed = {"input": st.seed.input} if st.seed.input is not None else \
+        {"direction": "random", "seed": st.seed.random_seed}
+    tangents = {n.key: _tolist(st.tangent(n.id)) for n in p.nodes
+                if n.key is not None and st.tangent(n.id) is not None}
+    return {"mode": "forward", "seed": seed, "tangents": tangents,
+            "passes": {"forward": st.passes_needed("forward"), "reverse": st.passes_needed("reverse")}}
+
+
+def _say_tangents(st) -> None:
+    from .display import summary
+    p = st.program
+    say(f"forward mode, {st.seed.describe(p)}; tangents in iteration {st.iteration}:")
+    for n in p.nodes:
+        t = st.tangent(n.id)
+        if n.key is not None and n.op is not None and t is not None:
+            say(f"  {st.tangent_equation(n.id)} = {summary(t)}")
+    say(f"the full gradient takes {st.passes_needed('forward'):,} forward-mode passes "
+        f"(one per scalar {'param' if p.params else 'input'}), or 1 reverse pass")
 
 
 def _reads(st, stop) -> dict:
@@ -314,6 +373,8 @@ def _milestones(n: int) -> list[int]:
 
 
 def cmd_check(scenario, args) -> int:
+    if args.directional:
+        return _check_directional(scenario, args)
     from .grad_check import ATOL, EPS, RTOL, gradcheck
     leaves = scenario.leaves_for(1)
     report = gradcheck(scenario.program, leaves, work=scenario.work)
@@ -334,6 +395,24 @@ def cmd_check(scenario, args) -> int:
         for w in report.warnings:
             say(f"warning: {w}")
     return 0 if report.passed else 1
+
+
+def _check_directional(scenario, args) -> int:
+    """check --directional: one reverse pass and one forward-mode pass along a random direction agree."""
+    from .grad_check import directional_check
+    r = directional_check(scenario.program, scenario.leaves_for(1), seed=scenario.seed)
+    if args.json:
+        say(json.dumps(_json_safe({
+            "scenario": scenario.title, "passed": r.passed,
+            "directional": {"reverse": r.reverse, "forward": r.forward, "rel_error": r.rel_error, "rtol": r.rtol,
+                            "seed": r.seed, "inputs": list(r.inputs), "passed": r.passed}})))
+    else:
+        say(f"{clip_title(scenario.title)}: directional check along a random direction v (seed {r.seed}) "
+            f"over {len(r.inputs)} input{'s' if len(r.inputs) != 1 else ''}")
+        say(f"  reverse mode  <grad E, v> = {r.reverse:.17g}")
+        say(f"  forward mode  dE along v  = {r.forward:.17g}")
+        say(f"  relative difference {r.rel_error:.3e}, pass if <= {r.rtol:g}: {'ok' if r.passed else 'FAIL'}")
+    return 0 if r.passed else 1
 
 
 def _import(args) -> int:

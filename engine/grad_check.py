@@ -1,11 +1,13 @@
-"""GradCheck: analytic gradients against central differences, PyTorch gradcheck's tolerances."""
+"""GradCheck: analytic gradients against central differences, PyTorch gradcheck's tolerances; and the
+directional check: reverse mode's ⟨∇E, v⟩ against forward mode's tangent of the loss along v."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import interpret
+from . import interpret, tangents
 from .program import Program
 
 EPS = 1e-6
@@ -14,6 +16,7 @@ RTOL = 1e-3
 MAX_CHECKED = 2000      # elements per tensor checked; larger tensors are sampled (seeded)
 WORK_BUDGET = 2e10      # multiply-adds spent on finite differences per tensor: big graphs check fewer
 TOTAL_BUDGET = 2e10     # multiply-adds over the whole check: many tensors share it (a tensor gets ≥ 1 element)
+DIRECTIONAL_RTOL = 1e-12    # the two modes compute the same sums in different orders: rounding only
 
 
 @dataclass
@@ -132,3 +135,43 @@ def _kink_warnings(program: Program, vals: list) -> list[str]:
                 warnings.append(f"{node.name}: {near} input(s) of {node.op.name} lie within {EPS:g} of the "
                                 f"kink at {kink:g}; finite differences there are unreliable")
     return warnings
+
+
+@dataclass(frozen=True)
+class DirectionalCheck:
+    """Reverse mode against forward mode along one random direction v over the inputs."""
+
+    iteration: int
+    reverse: float          # ⟨∇E, v⟩: reverse mode's gradient dotted with v
+    forward: float          # Ė: forward mode's tangent of the loss, seeded with v
+    rel_error: float        # |reverse - forward| / max(|reverse|, |forward|, 1)
+    inputs: tuple[str, ...]     # the inputs v spans (values, params and data; not class indices)
+    seed: int               # the seed v was drawn from
+    rtol: float = DIRECTIONAL_RTOL
+
+    @property
+    def passed(self) -> bool:
+        return self.rel_error <= self.rtol
+
+
+def directional_check(program: Program, leaves: dict[int, np.ndarray], iteration: int = 1,
+                      seed: int = 0) -> DirectionalCheck:
+    """⟨∇E, v⟩ from one reverse pass against the loss's tangent from one forward-mode pass, for a random
+    direction v drawn from seed: a cheap second opinion beside finite differences (one pass of each)."""
+    direction = tangents.random_direction(program, seed)
+    with np.errstate(all="ignore"):
+        vals = interpret.forward(program, leaves)
+        grads = interpret.backward(program, vals)
+        # math.fsum: the reverse side's dot product adds no rounding of its own.
+        reverse = math.fsum(float(x) for i, v in direction.direction.items() if grads[i] is not None
+                            for x in np.ravel(grads[i] * v))
+        _, tans = tangents.forward(program, leaves, direction)
+    t = tans[program.loss]
+    fwd = float(t) if t is not None else 0.0
+    # Relative to the larger of the two, or absolute when both are below 1 (as the autograd comparisons
+    # do): a directional derivative that is 0 in exact arithmetic (sum(softmax(x)) is constant) comes out
+    # as rounding noise of order 1e-16 in both modes, which no relative measure could call equal.
+    scale = max(abs(reverse), abs(fwd), 1.0)
+    rel = abs(reverse - fwd) / scale if math.isfinite(reverse) and math.isfinite(fwd) else math.inf
+    return DirectionalCheck(iteration, reverse, fwd, rel, tuple(program.nodes[i].name for i in direction.direction),
+                            seed)

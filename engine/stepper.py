@@ -4,6 +4,12 @@ Time is a flat count of ticks. Each iteration has the same steps: one per op nod
 ∂E/∂E = 1 then one per node that passes gradient on (backward), one per param (update). Going back
 restores the values a step overwrote; going further back restores a checkpoint of the params and
 recomputes forward with the same kernels, so every state is reproduced bit for bit.
+
+Forward mode (Mode.FORWARD) is a mode of the same Stepper, not a second one: each forward step also
+computes the node's tangent from its inputs' tangents (engine/tangents.py, the op rows' tangent
+rules), seeded at one input or along a random direction. The timeline does not change: the backward
+and update phases run as in reverse mode, so training goes on exactly as before, and one iteration
+shows both answers, the tangents of one direction (forward) and every gradient (backward).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import hits, kernels, optim
+from . import hits, kernels, optim, tangents
 from .accumulate import accumulate
 from .breakpoints import Breakpoint, Schedule, Stop, check, check_count, make_breakpoint, parse_place
 from .health import HealthMonitor, HealthSample
@@ -24,9 +30,17 @@ from .errors import Anomaly, ScenarioError
 from .fast import FastPath
 from .history import BUDGET_BYTES, History
 from .ops import check_indices, local_jacobian
-from .scenario import Scenario
+from .scenario import Scenario, kept_elements
+from .tangents import PassCosts, TangentSeed
 
 SMALL = 64      # tensors up to this many elements get numeric local Jacobians for display
+
+
+class Mode(str, enum.Enum):
+    """Reverse mode (gradients in the backward phase) or forward mode (tangents beside the values too)."""
+
+    REVERSE = "reverse"
+    FORWARD = "forward"
 
 
 class Phase(str, enum.Enum):
@@ -101,6 +115,17 @@ class Contribution:
     consumer: int
     position: int
     value: np.ndarray    # un-broadcast to the receiving node's shape
+
+
+@dataclass(frozen=True, slots=True)
+class TangentTerm:
+    """One input's part of a node's tangent in forward mode: input --(local derivative)--> node."""
+
+    input: int
+    position: int
+    formula: str                 # the local derivative ∂node/∂input, the same text reverse mode shows
+    text: str                    # the contribution written out: 'ċ·d' for e = c * d
+    value: np.ndarray | None     # the contribution (the node's shape), None until the node is computed
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +218,8 @@ class Stepper:
         self._probing: dict[tuple, FastPath] = {}
         self.after_iteration = None             # called as (iteration, plan) after each fast iteration
         self.health = HealthMonitor(p)
+        self.mode = Mode.REVERSE
+        self.seed: TangentSeed | None = None     # forward mode's seed
         self._enter_iteration(1, self._params_at(1))
         for spec in scenario.breakpoints:       # [[break]] tables, checked at load
             self.add_breakpoint(**spec)
@@ -330,6 +357,98 @@ class Stepper:
         node = self.program.nodes[consumer]
         names = [self.program.nodes[j].name for j in node.inputs]
         return node.op.formula(position, names, node.name, node.attrs)
+
+    # ------------------------------------------------------------------ forward mode
+    def set_mode(self, mode: Mode | str, *, seed_input: str | None = None, direction: str | None = None) -> None:
+        """Switch to forward mode, seeded at one input (a tangent of 1 in all its elements) or along
+        direction="random" (drawn from the scenario's seed), or back to reverse mode.
+
+        The tick stays where it is: the current iteration is recomputed up to it, with tangents in
+        forward mode. Raises ValueError for a bad combination or an input that cannot be seeded, and
+        ScenarioError when the tangents would pass MAX_KEPT_ELEMENTS.
+        """
+        mode = Mode(mode)
+        seed = None
+        if mode is Mode.REVERSE:
+            if seed_input is not None or direction is not None:
+                raise ValueError("reverse mode takes no seed: seed_input and direction are for forward mode")
+        else:
+            if (seed_input is None) == (direction is None):
+                raise ValueError("forward mode takes one seed: an input's name, or direction=\"random\"")
+            if direction is not None and direction != "random":
+                raise ValueError(f"the direction is \"random\", got {direction!r}")
+            seed = tangents.seed_at(self.program, seed_input) if seed_input is not None else \
+                tangents.random_direction(self.program, self.scenario.seed)
+            self._check_tangent_room()
+        self.mode, self.seed = mode, seed
+        self.seek(self.tick)
+
+    def _check_tangent_room(self) -> None:
+        from . import limits
+        kept = kept_elements(self.program) + sum(n.size for n in self.program.nodes)
+        if kept > limits.MAX_KEPT_ELEMENTS:
+            raise ScenarioError(f"forward mode keeps a tangent beside every value: {kept:,} numbers in one iteration, "
+                                f"more than the limit of {limits.MAX_KEPT_ELEMENTS:,} (MAX_KEPT_ELEMENTS)",
+                                file=str(self.scenario.path or "<scenario>"))
+
+    def seedable_inputs(self) -> list[str]:
+        """The names forward mode can be seeded at: values, params and data (not class indices)."""
+        return [self.program.nodes[i].name for i in tangents.seedable(self.program)]
+
+    def tangent(self, node: int) -> np.ndarray | None:
+        """A node's tangent in forward mode (zeros where the seed does not reach it), or None in reverse mode
+        and for a node not computed yet in this iteration."""
+        if self.mode is not Mode.FORWARD or self._vals[node] is None:
+            return None
+        t = self._tans[node]
+        return t if t is not None else np.zeros(self.program.nodes[node].shape)
+
+    def tangent_terms(self, node: int) -> list[TangentTerm]:
+        """Each input's part of a node's tangent (empty for a leaf or in reverse mode), with the same local
+        derivative formula the edge shows in reverse mode."""
+        n = self.program.nodes[node]
+        if self.mode is not Mode.FORWARD or n.is_leaf:
+            return []
+        names = [self.program.nodes[j].name for j in n.inputs]
+        found = dict(tangents.contributions(n, self._vals, self._tans)) if self._vals[node] is not None else {}
+        terms = []
+        for pos, j in enumerate(n.inputs):
+            if not n.op.carries_tangent(pos) or self.program.nodes[j].kind in ("const", "noise"):
+                continue                  # a constant's tangent is 0, and no tangent passes a mask or noise
+            value = None
+            if self._vals[node] is not None:
+                value = np.array(found[pos]) if pos in found else np.zeros(n.shape)
+            terms.append(TangentTerm(j, pos, n.op.formula(pos, names, n.name, n.attrs),
+                                     n.op.tangent_formula(pos, names, n.name, n.attrs,
+                                                          tangents.tangent_name(names[pos])), value))
+        return terms
+
+    def tangent_equation(self, node: int) -> str:
+        """'ė = ċ·d + c·ḋ' for an op node, 'ḃ = 1 (the seed)' or 'ȧ = 0' for a leaf ('' in reverse mode)."""
+        if self.mode is not Mode.FORWARD:
+            return ""
+        n = self.program.nodes[node]
+        lhs = tangents.tangent_name(n.name)
+        if n.is_leaf:
+            if node not in self.seed.direction:
+                return f"{lhs} = 0"
+            return f"{lhs} = 1 (the seed)" if self.seed.input is not None else f"{lhs} = v (a random direction)"
+        terms = self.tangent_terms(node)
+        return f"{lhs} = " + (" + ".join(t.text for t in terms).replace("+ -", "- ") if terms else "0")
+
+    def passes_needed(self, mode: Mode | str | None = None) -> int:
+        """Passes the full gradient takes: one per scalar param in forward mode (1,020 for the two-layer
+        net), one in reverse mode. The mode defaults to the current one."""
+        mode = self.mode if mode is None else Mode(mode)
+        return tangents.passes_needed(self.program) if mode is Mode.FORWARD else 1
+
+    def pass_costs(self, budget: float = 0.3) -> PassCosts:
+        """Measured seconds of one forward pass, one forward-mode (tangent) pass and one reverse pass (forward
+        then backward) at this iteration's values; takes about budget seconds, so call it off the UI thread."""
+        leaves = dict(self.leaves_for(self.iteration))
+        leaves.update(self._start_params)
+        seed = self.seed or tangents.random_direction(self.program, self.scenario.seed)
+        return tangents.measure(self.program, leaves, seed, budget)
 
     # ------------------------------------------------------------------ changing the run
     def set_eta(self, eta: float) -> None:
@@ -657,6 +776,9 @@ class Stepper:
         self._undo = []
         for i, v in self.leaves_for(iteration).items():
             self._vals[i] = v
+        # Forward mode: the seed's tangents at the leaves; None (zero) everywhere else until computed.
+        self._tans: list[np.ndarray | None] = tangents.leaf_tangents(self.program, self.seed) \
+            if self.mode is Mode.FORWARD else [None] * n
         self._steps: dict[int, tuple[np.ndarray, float]] = {}
         self._start_params = {k: v for k, v in params.items() if isinstance(k, int)}
         self._params = dict(self._start_params)
@@ -712,6 +834,9 @@ class Stepper:
     def _forward(self, node, c: Cursor, tick: int) -> Event:
         out = kernels.forward(node, self._vals)
         self._vals[node.id] = out
+        if self.mode is Mode.FORWARD:
+            # No tape: the inputs' tangents are known, as their values are, when the node runs.
+            self._tans[node.id] = tangents.tangent(node, self._vals, self._tans)
         carried = ()
         if node.op.carries:
             # The running statistics for the next iteration; this one's value stays what it read.
@@ -785,6 +910,7 @@ class Stepper:
         match self._undo.pop():
             case _Computed(node, carried):
                 self._vals[node] = None
+                self._tans[node] = None
                 for j, old in carried:
                     self._params[j] = old
             case _Seeded(node):

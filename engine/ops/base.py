@@ -11,6 +11,13 @@ place that sums it back to the input's shape is ``engine.accumulate``.
 
 Formulas are templates: ``{0}``, ``{1}`` stand for the input names, ``{out}`` for the node, and
 ``{name}`` for an attribute (``{p}`` for pow's exponent).
+
+Forward mode reads the same rows. A tangent rule (JVP) has the signature ``jvp(t, out, *inputs,
+**attrs)``: t is input i's tangent (its shape), and the rule returns that input's contribution to
+the output's tangent (the output's shape, or one that broadcasts to it), or None for an input whose
+tangent cannot reach the output (class indices, a mask, dropout's noise, running statistics). An
+elementwise op's rule is derived from its VJP: the Jacobian is diagonal, so the JVP is the VJP with
+g = t. Tangent formulas are templates like the formulas, with ``{t}`` for the input's tangent.
 """
 from __future__ import annotations
 
@@ -36,6 +43,25 @@ class Notation(enum.Enum):
     POSTFIX = "postfix"    # W.T
     BARE = "bare"          # the identity: 'y = x' reads as x
     SUBSCRIPT = "subscript"  # x[:, 0:3], x[..., -1]: the key is the op's attribute "key"
+
+
+class Rule(enum.Enum):
+    """Stand-ins in a row's jvps list, resolved by defop."""
+
+    DIAGONAL = "diagonal"        # an elementwise input: the JVP is this position's VJP with g = t
+    NONE = "none"                # no tangent reaches the output through this input
+
+
+def diagonal(vjp):
+    """The tangent rule of an elementwise input: the VJP with g = t broadcast to the output's shape."""
+    def jvp(t, out, *ins, **attrs):
+        return vjp(np.broadcast_to(t, np.shape(out)), out, *ins, **attrs)
+    return jvp
+
+
+def no_tangent(t, out, *ins, **attrs):
+    """Class indices, masks, noise and running statistics: piecewise constant or unread, so no tangent."""
+    return None
 
 
 def count_cost(out: tuple[int, ...], *ins: tuple[int, ...], **_) -> int:
@@ -84,6 +110,11 @@ class Op:
     # Elements of the largest array the op makes inside (mse's broadcast difference): counted against
     # MAX_ELEMENTS and the work estimate like the node's own output.
     temporary: Callable[..., int] | None = None
+    # Forward mode: per input, jvp(t, out, *inputs, **attrs) -> that input's contribution to the
+    # output's tangent (see the module's docstring), and how that contribution is printed with {t}
+    # for the input's tangent ("{t}·{1}" for a * b); without one, the formula times the tangent.
+    jvps: tuple[Callable, ...] = ()
+    tangent_formulas: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ how it reads
     def text(self, names: list[str], attrs: dict) -> str:
@@ -122,16 +153,40 @@ class Op:
         """A call (relu(x)) or a bare name reads as one operand; a + b or -a needs brackets inside another."""
         return self.notation in (Notation.CALL, Notation.BARE)
 
-    def formula(self, i: int, names: list[str], out: str, attrs: dict) -> str:
-        """The local derivative ∂out/∂input_i, written out with the real names."""
+    def _template_values(self, attrs: dict) -> dict:
         values = {k: _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                   for k, v in attrs.items()}
         if self.template is not None:
             values.update(self.template(attrs))
+        return values
+
+    def formula(self, i: int, names: list[str], out: str, attrs: dict) -> str:
+        """The local derivative ∂out/∂input_i, written out with the real names."""
+        values = self._template_values(attrs)
         # Inner nodes are named by their expression text ("a + b"): parenthesise it unless the
         # template already encloses it, so "1/{1}" reads 1/(b + 1), not 1/b + 1.
         return re.sub(r"(\()?\{(\d+)\}(\))?", lambda m: _place(names[int(m.group(2))], m),
                       self.formulas[i]).format(out=out, **values)
+
+    def carries_tangent(self, i: int) -> bool:
+        """Whether a tangent can reach the output through input i (not class indices, a mask, noise)."""
+        return self.jvps[i] is not no_tangent
+
+    def tangent_formula(self, i: int, names: list[str], out: str, attrs: dict, tangent: str) -> str:
+        """Input i's contribution to the output's tangent, written out: 'ċ·d' for c * d, 'cos(u)·u̇' for sin.
+
+        The row's tangent formula when it has one; otherwise the local derivative times the tangent.
+        """
+        if not self.carries_tangent(i):
+            return "0"
+        given = self.tangent_formulas[i] if isinstance(self.tangent_formulas, PerInput) or \
+            i < len(self.tangent_formulas) else None
+        if not given:
+            local = self.formula(i, names, out, attrs)
+            bare = _atomic(local) or re.fullmatch(r"\[[^\]]*\]", local)
+            return f"{local}·{tangent}" if bare else f"({local})·{tangent}"
+        text = re.sub(r"(\()?\{(\d+)\}(\))?", lambda m: _place(names[int(m.group(2))], m), given)
+        return text.format(out=out, t=tangent, **self._template_values(attrs))
 
     # ------------------------------------------------------------------ how the fast path runs it
     def compile_forward(self, out: np.ndarray, ins: list[np.ndarray], attrs: dict, scratch: dict):
@@ -226,7 +281,17 @@ def defop(name: str, arity: int, forward, vjps, formulas, shape, **kw) -> Op:
     """Register an op; the tables in this package read like pages of calculus rules."""
     vjps = vjps if isinstance(vjps, PerInput) else tuple(vjps)
     formulas = formulas if isinstance(formulas, PerInput) else tuple(formulas)
-    op = Op(name, arity, forward, vjps, formulas, shape, **kw)
+    jvps = kw.pop("jvps", None)
+    if jvps is None and kw.get("elementwise"):
+        jvps = [Rule.DIAGONAL] * len(vjps)
+    if jvps is not None and not isinstance(jvps, PerInput):
+        jvps = tuple(diagonal(vjps[k]) if r is Rule.DIAGONAL else no_tangent if r is Rule.NONE else r
+                     for k, r in enumerate(jvps))
+    tangent_formulas = kw.pop("tangent_formulas", ())
+    if not isinstance(tangent_formulas, PerInput):
+        tangent_formulas = tuple(tangent_formulas)
+    op = Op(name, arity, forward, vjps, formulas, shape, jvps=jvps if jvps is not None else (),
+            tangent_formulas=tangent_formulas, **kw)
     REGISTRY[name] = op
     return op
 

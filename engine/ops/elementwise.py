@@ -2,6 +2,10 @@
 
 The fast path's forms (into=, vjps_into=) sit on the same rows and give the same bits: a ufunc
 written with out= runs the same loop, x * 1.0 == x, and power(a, 1.0) == a exactly.
+
+Tangent rules (forward mode) come from the VJPs: every row here is elementwise, so its Jacobian is
+diagonal and the JVP is the VJP with g = t (base.diagonal). Only the printed forms are given where
+"local derivative · tangent" would read clumsily (ȧ + ḃ rather than 1·ȧ + 1·ḃ).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from functools import partial
 import numpy as np
 
 from ..shapes import broadcast
-from .base import Notation, defop, same_shape
+from .base import Notation, Rule, defop, same_shape
 
 
 def _sigmoid(a):
@@ -33,9 +37,9 @@ defop("sqrt", 1, np.sqrt, [lambda g, out, a: g / (2.0 * out)], ["1/(2·√{0})"]
 defop("abs", 1, np.abs, [lambda g, out, a: g * np.sign(a)], ["sign({0})"], same_shape, elementwise=True,
       kinks=(0.0,))
 defop("neg", 1, np.negative, [lambda g, out, a: -g], ["-1"], same_shape, notation=Notation.PREFIX, symbol="-",
-      elementwise=True, linear=(-1.0,))
+      elementwise=True, linear=(-1.0,), tangent_formulas=["-{t}"])
 defop("identity", 1, lambda a: a, [lambda g, out, a: g], ["1"], same_shape, notation=Notation.BARE,
-      elementwise=True, linear=(1.0,))
+      elementwise=True, linear=(1.0,), tangent_formulas=["{t}"])
 
 
 # erf, element by element with the C library's erf (NumPy has none); gelu in its exact erf form as
@@ -145,12 +149,12 @@ def _mul_vjp_into(pos):
 
 
 defop("add", 2, np.add, [lambda g, out, a, b: g, lambda g, out, a, b: g], ["1", "1"], _bshape,
-      notation=Notation.INFIX, symbol="+", elementwise=True, linear=(1.0, 1.0))
+      notation=Notation.INFIX, symbol="+", elementwise=True, linear=(1.0, 1.0), tangent_formulas=["{t}", "{t}"])
 defop("sub", 2, np.subtract, [lambda g, out, a, b: g, lambda g, out, a, b: -g], ["1", "-1"], _bshape,
-      notation=Notation.INFIX, symbol="-", elementwise=True, linear=(1.0, -1.0))
+      notation=Notation.INFIX, symbol="-", elementwise=True, linear=(1.0, -1.0), tangent_formulas=["{t}", "-{t}"])
 defop("mul", 2, np.multiply, [lambda g, out, a, b: g * b, lambda g, out, a, b: g * a], ["{1}", "{0}"],
       _bshape, notation=Notation.INFIX, symbol="*", elementwise=True,
-      vjps_into=(_mul_vjp_into(0), _mul_vjp_into(1)))
+      vjps_into=(_mul_vjp_into(0), _mul_vjp_into(1)), tangent_formulas=["{t}·{1}", "{0}·{t}"])
 defop("div", 2, np.divide, [lambda g, out, a, b: g / b, lambda g, out, a, b: -(g * a) / (b * b)],
       ["1/{1}", "-{0}/{1}²"], _bshape, notation=Notation.INFIX, symbol="/", elementwise=True)
 
@@ -171,4 +175,5 @@ def _where_vjp(pos):
 
 defop("where", 3, lambda mask, a, b: np.where(mask != 0.0, a, b), [_where_vjp(0), _where_vjp(1), _where_vjp(2)],
       ["0 (a mask)", "[mask]", "[not mask]"], lambda m, a, b: broadcast(broadcast(m, a), b), elementwise=True,
-      indices=lambda m, a, b: {0: 2}, index_word="mask values")
+      indices=lambda m, a, b: {0: 2}, index_word="mask values", jvps=[Rule.NONE, Rule.DIAGONAL, Rule.DIAGONAL],
+      tangent_formulas=["", "{t} where the mask is 1", "{t} where the mask is 0"])

@@ -4,6 +4,10 @@ embedding and dropout.
 Images are NCHW. A convolution is one matrix product over strided windows (im2col): the windows
 are a view of the padded input, copied once into columns; the backward pass loops only over the
 kernel's offsets (kh·kw slices), never over pixels.
+
+Tangent rules: conv2d, avg_pool2d and embedding are linear in each input, so theirs are the forward
+applied to the tangent (the bias added once); max_pool2d passes the tangent at each window's first
+maximum, the one its VJP picks; the norms differentiate x̂ = (x - mean)/σ.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..shapes import ShapeMismatch, fmt
-from .base import defop
+from .base import Rule, defop
 
 
 def _pair(v) -> tuple[int, int]:
@@ -130,10 +134,21 @@ def _conv2d_columns(x, w, b=None, stride=1, padding=0, dilation=1) -> int:
     return x[0] * math.prod(w[1:]) * geo.out[0] * geo.out[1]
 
 
+def _conv2d_jvp(pos):
+    def jvp(t, out, x, w, b=None, stride=1, padding=0, dilation=1):
+        if pos == 0:
+            return _conv2d(t, w, None, stride, padding, dilation)
+        if pos == 1:
+            return _conv2d(x, t, None, stride, padding, dilation)
+        return np.broadcast_to(t[:, None, None], out.shape)
+    return jvp
+
+
 defop("conv2d", 3, _conv2d, [_conv2d_vjp(0), _conv2d_vjp(1), _conv2d_vjp(2)],
       ["wᵀ·g scattered back over the windows ({1}ᵀ ⋆ g)", "g ⋆ windows of {0}", "Σ g over N, H, W"],
       _conv2d_shape, attrs=("stride", "padding", "dilation"), kinds=("pair", "pair", "pair"), optional=1,
-      cost=_conv2d_cost, temporary=_conv2d_columns)
+      cost=_conv2d_cost, temporary=_conv2d_columns, jvps=[_conv2d_jvp(0), _conv2d_jvp(1), _conv2d_jvp(2)],
+      tangent_formulas=["conv2d({t}, {1})", "conv2d({0}, {t})", "{t} per out channel"])
 
 
 # ---------------------------------------------------------------- pooling
@@ -158,6 +173,15 @@ def _max_pool2d_vjp(g, out, x, kernel_size, stride=None, padding=0):
     return geo.scatter(x.shape, lambda i, j: np.where(first == i * kw + j, g, 0.0))
 
 
+def _max_pool2d_jvp(t, out, x, kernel_size, stride=None, padding=0):
+    geo = _pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
+    win = geo.windows(geo.pad(x, -np.inf))
+    n, c, kh, kw, ho, wo = win.shape
+    first = np.argmax(np.moveaxis(win, (2, 3), (4, 5)).reshape(n, c, ho, wo, kh * kw), axis=-1)
+    tw = np.moveaxis(geo.windows(geo.pad(t, 0.0)), (2, 3), (4, 5)).reshape(n, c, ho, wo, kh * kw)
+    return np.take_along_axis(tw, first[..., None], axis=-1)[..., 0]
+
+
 def _pool_shape(what):
     def shape(x, kernel_size, stride=None, padding=0, count_include_pad=True):
         geo = _pool_geometry(x, kernel_size, stride, padding, what)
@@ -166,7 +190,8 @@ def _pool_shape(what):
 
 
 defop("max_pool2d", 1, _max_pool2d, [_max_pool2d_vjp], ["1 at the window's first maximum, 0 elsewhere"],
-      _pool_shape("max_pool2d"), attrs=("kernel_size", "stride", "padding"), kinds=("pair", "pair", "pair"))
+      _pool_shape("max_pool2d"), attrs=("kernel_size", "stride", "padding"), kinds=("pair", "pair", "pair"),
+      jvps=[_max_pool2d_jvp], tangent_formulas=["{t} at each window's first maximum"])
 
 
 def _divisor(geo: Geometry, shape, count_include_pad: bool):
@@ -189,7 +214,8 @@ def _avg_pool2d_vjp(g, out, x, kernel_size, stride=None, padding=0, count_includ
 
 defop("avg_pool2d", 1, _avg_pool2d, [_avg_pool2d_vjp], ["1/(window size) for each window holding it"],
       _pool_shape("avg_pool2d"), attrs=("kernel_size", "stride", "padding", "count_include_pad"),
-      kinds=("pair", "pair", "pair", "bool"))
+      kinds=("pair", "pair", "pair", "bool"), jvps=[lambda t, out, x, *a, **k: _avg_pool2d(t, *a, **k)],
+      tangent_formulas=["avg_pool2d({t})"])
 
 
 # ---------------------------------------------------------------- normalization
@@ -241,6 +267,22 @@ def _norm_vjp(pos, batch):
     return vjp
 
 
+def _norm_jvp(pos, batch):
+    # x̂ = d·inv with d = x - mean and inv = 1/√(mean d² + eps): its tangent is inv·(ḋ - x̂·mean(x̂·ḋ)).
+    def jvp(t, out, x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
+        axes = _norm_axes(x.ndim, axis, batch)
+        shape = _affine_shape(x.shape, axes, batch)
+        if pos == 2:
+            return np.broadcast_to(t.reshape(shape), out.shape)
+        xhat, inv = _normalized(x, axes, eps)
+        if pos == 1:
+            return xhat * t.reshape(shape)
+        dt = t - np.mean(t, axis=axes, keepdims=True)
+        dxhat = inv * (dt - xhat * np.mean(xhat * dt, axis=axes, keepdims=True))
+        return dxhat * w.reshape(shape) if w is not None else dxhat
+    return jvp
+
+
 def _norm_shape(what, batch):
     def shape(x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
         if batch and len(x) < 2:
@@ -264,9 +306,11 @@ def _norm_shape(what, batch):
     return shape
 
 
+_NORM_TANGENTS = ["w·(ḋ - x̂·mean(x̂·ḋ))/σ, ḋ = {t} - mean {t}", "x̂·{t}", "{t}"]
 defop("layer_norm", 3, _norm_forward(False), [_norm_vjp(0, False), _norm_vjp(1, False), _norm_vjp(2, False)],
       ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ, ĝ = g·{1}", "x̂ = normalized {0}", "1"], _norm_shape("layer_norm", False),
-      attrs=("axis", "eps"), kinds=("int", "number"), optional=2)
+      attrs=("axis", "eps"), kinds=("int", "number"), optional=2,
+      jvps=[_norm_jvp(0, False), _norm_jvp(1, False), _norm_jvp(2, False)], tangent_formulas=_NORM_TANGENTS)
 # batch_norm(x, w, b, running_mean, running_var) also updates the running statistics as PyTorch does in
 # training mode: new = (1 - momentum)·old + momentum·(the batch's mean, or its unbiased variance).
 def _batch_stats(x):
@@ -287,7 +331,9 @@ defop("batch_norm", 5, _norm_forward(True), [_norm_vjp(k, True) for k in range(5
       ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ over the batch, ĝ = g·{1}", "x̂ = normalized {0}", "1",
        "0 (a running statistic)", "0 (a running statistic)"],
       _norm_shape("batch_norm", True), attrs=("eps", "momentum"), kinds=("number", "number"), optional=4,
-      carries=((3, _running(0)), (4, _running(1))))
+      carries=((3, _running(0)), (4, _running(1))),
+      jvps=[_norm_jvp(0, True), _norm_jvp(1, True), _norm_jvp(2, True), Rule.NONE, Rule.NONE],
+      tangent_formulas=_NORM_TANGENTS)
 
 
 # ---------------------------------------------------------------- embedding(ids, table) and dropout
@@ -306,7 +352,8 @@ def _embedding_shape(ids, table):
 defop("embedding", 2, lambda ids, table: table[ids.astype(np.intp)],
       [lambda g, out, ids, table: np.zeros(ids.shape), _embedding_vjp_table],
       ["0 (row numbers)", "g added to the rows picked"], _embedding_shape, indices=lambda ids, table: {0: table[0]},
-      index_word="ids")
+      index_word="ids", jvps=[Rule.NONE, lambda t, out, ids, table: t[ids.astype(np.intp)]],
+      tangent_formulas=["", "the rows of {t} picked"])
 
 
 # dropout(x, p) in training mode as F.dropout: each element is kept with probability 1 - p and then
@@ -326,4 +373,4 @@ def _dropout_shape(x, noise, p=0.5):
 defop("dropout", 2, lambda x, noise, p=0.5: x * _keep(noise, p),
       [lambda g, out, x, noise, p=0.5: g * _keep(noise, p), lambda g, out, x, noise, p=0.5: np.zeros(noise.shape)],
       ["[kept]/(1 - {p})", "0 (the noise)"], _dropout_shape, attrs=("p",), kinds=("number",), noise=True,
-      elementwise=True)
+      elementwise=True, jvps=[Rule.DIAGONAL, Rule.NONE])

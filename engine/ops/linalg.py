@@ -1,4 +1,8 @@
-"""Linear algebra: matrix products (stacks of them broadcast as np.matmul does) and transposes."""
+"""Linear algebra: matrix products (stacks of them broadcast as np.matmul does) and transposes.
+
+Both are linear in each input, so a tangent rule is the forward applied to the tangent with the
+other input held: d(a @ b) = ȧ @ b + a @ ḃ, d(aᵀ) = ȧᵀ.
+"""
 from __future__ import annotations
 
 import math
@@ -90,7 +94,9 @@ def _matmul_into(out, ins, attrs, scratch):
 
 defop("matmul", 2, _matmul, [_matmul_vjp_a, _matmul_vjp_b], ["g ⊗ {1}  (g @ {1}ᵀ)", "{0}ᵀ @ g"],
       lambda a, b: matmul_shape(a, b), notation=Notation.INFIX, symbol="@", cost=_matmul_cost,
-      into=_matmul_into, vjps_into=(_matmul_vjp_a_into, _matmul_vjp_b_into))
+      into=_matmul_into, vjps_into=(_matmul_vjp_a_into, _matmul_vjp_b_into),
+      jvps=[lambda t, out, a, b: _matmul(t, b), lambda t, out, a, b: _matmul(a, t)],
+      tangent_formulas=["{t} @ {1}", "{0} @ {t}"])
 
 
 # x.T reverses the axes; transpose(x, axes) permutes them as np.transpose does. A copy in C order,
@@ -112,4 +118,6 @@ def _permuted(a, axes=None):
 defop("transpose", 1, lambda a, axes=None: np.transpose(a, axes).copy(order="C"),
       [lambda g, out, a, axes=None: np.transpose(g, _inverse(axes, a.ndim)).copy(order="C")],
       ["transpose: g permuted back"], _permuted,
-      notation=Notation.POSTFIX, symbol=".T", callable=True, attrs=("axes",), kinds=("ints",), grad_only=True)
+      notation=Notation.POSTFIX, symbol=".T", callable=True, attrs=("axes",), kinds=("ints",), grad_only=True,
+      jvps=[lambda t, out, a, axes=None: np.transpose(t, axes).copy(order="C")],
+      tangent_formulas=["{t} permuted alike"])

@@ -1,5 +1,9 @@
 """Softmax, log-softmax and the losses: mean squared error, cross-entropy (softmax and log-loss fused,
-stable), binary cross-entropy on logits and negative log-likelihood."""
+stable), binary cross-entropy on logits and negative log-likelihood.
+
+Tangent rules: the losses give a scalar, so a rule is the inner product of the tangent with the
+same weights the VJP hands g (Σ 2·(a - b)·ȧ/n for mse); class-index inputs carry none.
+"""
 from __future__ import annotations
 
 import math
@@ -8,7 +12,7 @@ from functools import partial
 import numpy as np
 
 from ..shapes import ShapeMismatch, broadcast, normalize_axis
-from .base import defop
+from .base import Rule, defop
 
 
 def _softmax(a, axis=-1):
@@ -29,7 +33,9 @@ def _softmax_shape(a, axis=-1):
 
 defop("softmax", 1, _softmax,
       [lambda g, out, a, axis=-1: out * (g - np.sum(g * out, axis=axis, keepdims=True))],
-      ["s·(δ - s), s = softmax({0})"], _softmax_shape, attrs=("axis",))
+      ["s·(δ - s), s = softmax({0})"], _softmax_shape, attrs=("axis",),
+      jvps=[lambda t, out, a, axis=-1: out * (t - np.sum(t * out, axis=axis, keepdims=True))],
+      tangent_formulas=["s·({t} - Σ s·{t}), s = softmax({0})"])
 
 
 def _mse(a, b):
@@ -45,12 +51,20 @@ def _mse_vjp(sign):
     return vjp
 
 
+def _mse_jvp(sign):
+    def jvp(t, out, a, b):
+        d = a - b
+        return np.asarray(np.sum((sign * 2.0 / d.size) * (d * t)))
+    return jvp
+
+
 def _mse_temporary(a, b) -> int:
     return math.prod(broadcast(a, b))          # a - b, broadcast: the scalar output hides it
 
 
 defop("mse", 2, _mse, [_mse_vjp(1.0), _mse_vjp(-1.0)], ["2·({0} - {1})/n", "-2·({0} - {1})/n"],
-      lambda a, b: (broadcast(a, b), ())[1], temporary=_mse_temporary,
+      lambda a, b: (broadcast(a, b), ())[1], temporary=_mse_temporary, jvps=[_mse_jvp(1.0), _mse_jvp(-1.0)],
+      tangent_formulas=["Σ 2·({0} - {1})·{t}/n", "-Σ 2·({0} - {1})·{t}/n"],
       cost=lambda out, a, b: 3 * _mse_temporary(a, b) + math.prod(a) + math.prod(b))
 
 
@@ -87,6 +101,18 @@ def _ce_vjp_targets(g, out, logits, targets):
     if targets.shape != logits.shape:
         return np.zeros_like(targets)          # class indices carry no gradient
     return g * (-_log_softmax(logits, -1)) / _batch(logits)
+
+
+def _ce_jvp_logits(t, out, logits, targets):
+    logp, probs, batch = _ce_parts(logits, targets)
+    p = np.exp(logp)
+    return np.asarray(np.sum((p * np.sum(probs, axis=-1, keepdims=True) - probs) * t) / batch)
+
+
+def _ce_jvp_targets(t, out, logits, targets):
+    if targets.shape != logits.shape:
+        return None                            # class indices carry no tangent
+    return np.asarray(np.sum(-_log_softmax(logits, -1) * t) / _batch(logits))
 
 
 def _ce_shape(logits, targets):
@@ -153,7 +179,8 @@ def _ce_vjp_logits_into(dest, g, ones, out, ins, attrs, scratch):
 defop("cross_entropy", 2, _ce_forward, [_ce_vjp_logits, _ce_vjp_targets],
       ["(softmax({0}) - {1})/batch", "-log softmax({0})/batch"], _ce_shape,
       indices=lambda logits, targets: {1: logits[-1]} if targets != logits else {},
-      into=_ce_into, vjps_into=(_ce_vjp_logits_into, None))
+      into=_ce_into, vjps_into=(_ce_vjp_logits_into, None), jvps=[_ce_jvp_logits, _ce_jvp_targets],
+      tangent_formulas=["Σ (softmax({0}) - {1})·{t}/batch", "-Σ log softmax({0})·{t}/batch"])
 
 
 def _log_softmax_vjp(g, out, a, axis=-1):
@@ -162,7 +189,8 @@ def _log_softmax_vjp(g, out, a, axis=-1):
 
 
 defop("log_softmax", 1, _log_softmax, [_log_softmax_vjp], ["δ - softmax({0})"], _softmax_shape, attrs=("axis",),
-      kinds=("int",))
+      kinds=("int",), jvps=[lambda t, out, a, axis=-1: t - np.sum(np.exp(out) * t, axis=axis, keepdims=True)],
+      tangent_formulas=["{t} - Σ softmax({0})·{t}"])
 
 
 # The losses below follow PyTorch's reduction: "mean" (the default) or "sum".
@@ -193,9 +221,19 @@ def _bce_vjp(pos):
     return vjp
 
 
+def _bce_jvp(pos):
+    def jvp(t, out, x, y, reduction="mean"):
+        n = math.prod(np.broadcast_shapes(x.shape, y.shape))
+        weight = np.exp(-np.logaddexp(0.0, -x)) - y if pos == 0 else -x     # σ(x) - y, or -x
+        total = np.sum(weight * t)
+        return np.asarray(total / n if reduction == "mean" else total)
+    return jvp
+
+
 defop("bce_with_logits", 2, _bce, [_bce_vjp(0), _bce_vjp(1)], ["(σ({0}) - {1})/n", "-{0}/n"],
       lambda x, y, reduction="mean": (broadcast(x, y), ())[1], attrs=("reduction",), kinds=(REDUCTIONS,),
-      temporary=lambda x, y, reduction="mean": math.prod(broadcast(x, y)))
+      temporary=lambda x, y, reduction="mean": math.prod(broadcast(x, y)),
+      jvps=[_bce_jvp(0), _bce_jvp(1)], tangent_formulas=["Σ (σ({0}) - {1})·{t}/n", "-Σ {0}·{t}/n"])
 
 
 # nll(logp, target) as F.nll_loss: -logp[target] per row, averaged over the rows ("mean") or summed.
@@ -227,4 +265,6 @@ def _nll_shape(logp, target, reduction="mean"):
 
 defop("nll", 2, _nll, [_nll_vjp_logp, lambda g, out, logp, target, reduction="mean": np.zeros(target.shape)],
       ["-1/rows at the target class, 0 elsewhere", "0 (class indices)"], _nll_shape, attrs=("reduction",),
+      jvps=[lambda t, out, logp, target, reduction="mean": _nll(t, target, reduction), Rule.NONE],
+      tangent_formulas=["-{t} at the target class, averaged (or summed) over the rows"],
       kinds=(REDUCTIONS,), indices=lambda logp, target: {1: logp[-1]})

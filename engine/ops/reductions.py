@@ -1,5 +1,9 @@
 """Reductions over axes: sum and mean (their VJPs read only the gradient and the shapes), max and
-min, logsumexp and var."""
+min, logsumexp and var.
+
+A tangent rule sums the tangent over the reduced axes with the same weights the VJP spreads g with:
+1 (sum), 1/n (mean), 1/ties at the extremes (max, min), softmax (logsumexp), 2·(a - mean)/(n - c) (var).
+"""
 from __future__ import annotations
 
 from functools import partial
@@ -42,10 +46,12 @@ def _reduced(a, axis=None, keepdims=False):
 
 
 defop("sum", 1, _sum, [lambda g, out, a, axis=None, keepdims=False: _expand(g, a, axis, keepdims) * 1.0],
-      ["1"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True, into=_sum_into)
+      ["1"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True, into=_sum_into,
+      jvps=[lambda t, out, a, axis=None, keepdims=False: _sum(t, axis, keepdims)], tangent_formulas=["sum({t})"])
 defop("mean", 1, _mean,
       [lambda g, out, a, axis=None, keepdims=False: _expand(g, a, axis, keepdims) / _count(a, axis)],
-      ["1/n"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True)
+      ["1/n"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"), grad_only=True,
+      jvps=[lambda t, out, a, axis=None, keepdims=False: _mean(t, axis, keepdims)], tangent_formulas=["mean({t})"])
 
 
 # max and min as torch.amax / torch.amin: where several elements tie for the extreme, the gradient is
@@ -57,10 +63,19 @@ def _extreme_vjp(g, out, a, axis=None, keepdims=False):
     return np.where(hit, share, 0.0)
 
 
+def _extreme_jvp(t, out, a, axis=None, keepdims=False):
+    # The mean of the tangent over the tied extremes: the adjoint of splitting g evenly among them.
+    hit = a == _expand(out, a, axis, keepdims)
+    ties = np.sum(hit, axis=axis, keepdims=True)
+    return np.sum(np.where(hit, t / np.broadcast_to(ties, a.shape), 0.0), axis=axis, keepdims=keepdims)
+
+
 defop("max", 1, lambda a, axis=None, keepdims=False: np.max(a, axis=axis, keepdims=keepdims), [_extreme_vjp],
-      ["[{0} = max] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"))
+      ["[{0} = max] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"),
+      jvps=[_extreme_jvp], tangent_formulas=["{t} at the maximum (the mean over ties)"])
 defop("min", 1, lambda a, axis=None, keepdims=False: np.min(a, axis=axis, keepdims=keepdims), [_extreme_vjp],
-      ["[{0} = min] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"))
+      ["[{0} = min] / ties"], _reduced, attrs=("axis", "keepdims"), kinds=("axis", "bool"),
+      jvps=[_extreme_jvp], tangent_formulas=["{t} at the minimum (the mean over ties)"])
 
 
 def _logsumexp(a, axis=None, keepdims=False):
@@ -79,8 +94,14 @@ def _logsumexp_vjp(g, out, a, axis=None, keepdims=False):
     return _expand(g, a, axis, keepdims) * (e / np.sum(e, axis=axis, keepdims=True))
 
 
+def _logsumexp_jvp(t, out, a, axis=None, keepdims=False):
+    m = np.max(a, axis=axis, keepdims=True)
+    e = np.exp(a - np.where(np.isfinite(m), m, 0.0))
+    return np.sum((e / np.sum(e, axis=axis, keepdims=True)) * t, axis=axis, keepdims=keepdims)
+
+
 defop("logsumexp", 1, _logsumexp, [_logsumexp_vjp], ["softmax({0})"], _reduced, attrs=("axis", "keepdims"),
-      kinds=("axis", "bool"))
+      kinds=("axis", "bool"), jvps=[_logsumexp_jvp], tangent_formulas=["Σ softmax({0})·{t}"])
 
 
 # var as torch.var: correction=1 divides by n - 1 (the unbiased estimate), correction=0 by n.
@@ -102,5 +123,11 @@ def _var_shape(a, axis=None, keepdims=False, correction=1):
     return reduce_shape(a, axis, keepdims)
 
 
+def _var_jvp(t, out, a, axis=None, keepdims=False, correction=1):
+    d = a - np.mean(a, axis=axis, keepdims=True)
+    return np.sum((2.0 / (_count(a, axis) - correction)) * d * t, axis=axis, keepdims=keepdims)
+
+
 defop("var", 1, _var, [_var_vjp], ["2·({0} - mean)/(n - correction)"], _var_shape,
-      attrs=("axis", "keepdims", "correction"), kinds=("axis", "bool", "int"))
+      attrs=("axis", "keepdims", "correction"), kinds=("axis", "bool", "int"), jvps=[_var_jvp],
+      tangent_formulas=["Σ 2·({0} - mean)·{t}/(n - correction)"])

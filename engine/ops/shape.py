@@ -1,7 +1,7 @@
 """Shape ops: reshape, flatten, indexing and slicing (x[:, 0:3], x[..., -1]), concat.
 
 None of them computes: their VJPs move the gradient back to where each element came from, reading
-only g and the shapes.
+only g and the shapes. They are linear, so their tangent rules are the forward applied to the tangent.
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def _back_into(dest, g, ones, out, ins, attrs, scratch):
 defop("reshape", 1, lambda a, shape: np.reshape(a, _reshape_shape(a.shape, shape)),
       [lambda g, out, a, shape: np.reshape(g, a.shape)], ["reshape: g reshaped back to {0}'s shape"],
       _reshape_shape, attrs=("shape",), kinds=("ints",), grad_only=True, into=_reshape_into,
-      vjps_into=(_back_into,))
+      vjps_into=(_back_into,), jvps=[lambda t, out, a, shape: np.reshape(t, out.shape)],
+      tangent_formulas=["{t} reshaped alike"])
 
 
 def _flatten_shape(a, start_axis=1):
@@ -54,7 +55,8 @@ def _flatten_shape(a, start_axis=1):
 defop("flatten", 1, lambda a, start_axis=1: np.reshape(a, _flatten_shape(a.shape, start_axis)),
       [lambda g, out, a, start_axis=1: np.reshape(g, a.shape)], ["flatten: g reshaped back to {0}'s shape"],
       _flatten_shape, attrs=("start_axis",), kinds=("int",), grad_only=True, into=_reshape_into,
-      vjps_into=(_back_into,))
+      vjps_into=(_back_into,), jvps=[lambda t, out, a, start_axis=1: np.reshape(t, out.shape)],
+      tangent_formulas=["{t} flattened alike"])
 
 
 # ---------------------------------------------------------------- indexing: x[key]
@@ -82,6 +84,7 @@ def _index_vjp(g, out, a, key):
 
 defop("subscript", 1, _index, [_index_vjp], ["1 at the picked elements, 0 elsewhere"], _index_shape,
       notation=Notation.SUBSCRIPT, attrs=("key",), kinds=("key",), grad_only=True,
+      jvps=[lambda t, out, a, key: _index(t, key)], tangent_formulas=["the same elements of {t}"],
       into=lambda out, ins, attrs, scratch: partial(np.copyto, out, _view(ins[0], attrs["key"])))
 
 
@@ -113,6 +116,18 @@ def _concat_vjp(pos):
     return vjp
 
 
+def _concat_jvp(pos):
+    def jvp(t, out, *ins, axis=0):
+        ax = normalize_axis(axis, out.ndim)[0]
+        start = sum(x.shape[ax] for x in ins[:pos])
+        index = [slice(None)] * out.ndim
+        index[ax] = slice(start, start + ins[pos].shape[ax])
+        d = np.zeros(out.shape)
+        d[tuple(index)] = t          # its own part of the result; the other inputs' tangents fill theirs
+        return d
+    return jvp
+
+
 defop("concat", -1, lambda *ins, axis=0: np.concatenate(ins, axis=axis), PerInput(_concat_vjp),
       PerInput(lambda pos: "1 on its part of the result"), _concat_shape, attrs=("axis",), kinds=("int",),
-      grad_only=True)
+      grad_only=True, jvps=PerInput(_concat_jvp), tangent_formulas=PerInput(lambda pos: "{t} on its part"))
