@@ -12,12 +12,14 @@ _WHERE = {
     "NumericProblem": "conditions",
     "HealthMonitor": "health", "HealthRecorder": "health", "HealthSample": "health",
     "GradCheck": "grad_check", "LeafCheck": "grad_check", "gradcheck": "grad_check", "CheckCancelled": "grad_check",
+    "DirectionalCheck": "grad_check", "directional_check": "grad_check",
     "REGISTRY": "ops", "Op": "ops",
     "Edge": "paths", "Path": "paths", "Paths": "paths", "chain_paths": "paths",
     "Node": "program", "Program": "program",
     "Scenario": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
     "Contribution": "stepper", "Cursor": "stepper", "Event": "stepper", "Phase": "stepper",
-    "StepKind": "stepper", "Stepper": "stepper", "UpdateInfo": "stepper",
+    "StepKind": "stepper", "Stepper": "stepper", "UpdateInfo": "stepper", "Mode": "stepper", "TangentTerm": "stepper",
+    "PassCosts": "tangents", "TangentSeed": "tangents", "tangent_name": "tangents",
 }
 
 __all__ = sorted(_WHERE)
@@ -45,6 +47,8 @@ def _module(name: str):
         from . import program as m
     elif name == "scenario":
         from . import scenario as m
+    elif name == "tangents":
+        from . import tangents as m
     else:
         from . import stepper as m
     return m

@@ -409,9 +409,10 @@ def _check_directional(scenario, args) -> int:
     else:
         say(f"{clip_title(scenario.title)}: directional check along a random direction v (seed {r.seed}) "
             f"over {len(r.inputs)} input{'s' if len(r.inputs) != 1 else ''}")
-        say(f"  reverse mode  <grad E, v> = {r.reverse:.17g}")
-        say(f"  forward mode  dE along v  = {r.forward:.17g}")
-        say(f"  relative difference {r.rel_error:.3e}, pass if <= {r.rtol:g}: {'ok' if r.passed else 'FAIL'}")
+        say(f"  reverse mode  ⟨∇E, v⟩    = {r.reverse:.17g}")
+        say(f"  forward mode  Ė along v  = {r.forward:.17g}")
+        say(f"  difference {r.rel_error:.3e} (relative, or absolute below 1), pass if ≤ {r.rtol:g}: "
+            f"{'ok' if r.passed else 'FAIL'}")
     return 0 if r.passed else 1
 
 

@@ -91,7 +91,8 @@ def contributions(node: Node, vals: list, tans: list) -> list[tuple[int, np.ndar
             continue
         c = node.op.jvps[pos](tans[j], out, *ins, **node.attrs)
         if c is not None:
-            found.append((pos, np.broadcast_to(np.asarray(c, dtype=np.float64), np.shape(out))))
+            c = np.asarray(c, dtype=np.float64)
+            found.append((pos, c if c.shape == out.shape else np.broadcast_to(c, out.shape)))
     return found
 
 

@@ -55,7 +55,7 @@ class Rule(enum.Enum):
 def diagonal(vjp):
     """The tangent rule of an elementwise input: the VJP with g = t broadcast to the output's shape."""
     def jvp(t, out, *ins, **attrs):
-        return vjp(np.broadcast_to(t, np.shape(out)), out, *ins, **attrs)
+        return vjp(t if t.shape == out.shape else np.broadcast_to(t, out.shape), out, *ins, **attrs)
     return jvp
 
 

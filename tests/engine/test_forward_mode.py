@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import unicodedata
 from pathlib import Path
 
@@ -391,3 +392,25 @@ def test_check_directional(capsys, monkeypatch):
     assert code == 1 and json.loads(out)["passed"] is False
     code, out, _ = _run(capsys, "check", str(path), "--directional")
     assert code == 1 and "FAIL" in out
+
+
+# ---------------------------------------------------------------- the docs and the public names
+def test_the_forward_mode_docs_show_what_the_command_prints(capsys):
+    readme = (SCENARIOS / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Forward mode")[1].split("\n## ")[0]
+    command, printed = re.search(r"```sh\n(.*?)\n```\n\n```text\n(.*?)```", section, re.S).groups()
+    argv = command.split()[1:]
+    argv[1] = str(ROOT / argv[1])
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert nfc(printed.strip()) in out
+    top = (ROOT / "README.md").read_text(encoding="utf-8").split("## Command line")[1].split("\n## ")[0]
+    for flag in ("--mode forward", "--seed-input NAME", "--direction random", "--directional"):
+        assert flag in top, flag
+
+
+def test_the_engine_exports_forward_mode_to_the_ui():
+    for name in ("Mode", "TangentTerm", "PassCosts", "TangentSeed", "DirectionalCheck", "directional_check",
+                 "tangent_name"):
+        assert name in engine.__all__ and getattr(engine, name) is not None
+    assert engine.Mode.FORWARD is Mode.FORWARD
