@@ -4,7 +4,7 @@ Pure NumPy and the standard library; it never imports textual. The TUI uses only
 Names are loaded on first use (PEP 562), so `gradstep --help` does not pay for importing NumPy.
 """
 _WHERE = {
-    "fmt_num": "display", "fmt_shape": "display", "format_tensor": "display", "stats": "display",
+    "FULL": "display", "fmt_num": "display", "fmt_shape": "display", "format_tensor": "display", "stats": "display",
     "summary": "display",
     "Anomaly": "errors", "ScenarioError": "errors",
     "Breakpoint": "breakpoints", "Place": "breakpoints", "Stop": "breakpoints",

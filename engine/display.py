@@ -5,7 +5,7 @@ import numpy as np
 
 from .shapes import fmt as fmt_shape
 
-__all__ = ["fmt_num", "fmt_shape", "format_tensor", "summary", "stats", "visible", "clip_title"]
+__all__ = ["FULL", "fmt_num", "fmt_shape", "format_tensor", "summary", "stats", "visible", "clip_title"]
 
 # Characters that reorder or hide text on a terminal: the bidi embeddings, overrides and isolates.
 _BIDI = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
@@ -48,8 +48,12 @@ def clip_title(text: str, width: int = TITLE_CHARS) -> str:
     return t if len(t) <= width else t[:width - 1] + "…"
 
 
-def fmt_num(x: float, digits: int = 4) -> str:
-    """A number in at most `digits` significant digits: 0.628, -4.103, 1.2e-07, nan."""
+FULL = None                # digits=FULL: every digit float64 holds, as Python's repr prints it
+
+
+def fmt_num(x: float, digits: int | None = 4) -> str:
+    """A number in at most `digits` significant digits: 0.628, -4.103, 1.2e-07, nan; with digits=FULL the
+    shortest text that reads back to the same float64 (repr): 2.177273044783055."""
     if isinstance(x, np.ndarray):
         if x.size != 1:
             raise TypeError(f"fmt_num formats one number, got an array of shape {fmt_shape(x.shape)}")
@@ -61,6 +65,8 @@ def fmt_num(x: float, digits: int = 4) -> str:
         return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0"
+    if digits is FULL:
+        return repr(x)
     s = f"{x:.{digits}g}"
     return s
 
@@ -92,7 +98,7 @@ def summary(a: np.ndarray, digits: int = 3) -> str:
     return text
 
 
-def format_tensor(a: np.ndarray, digits: int = 4, max_elements: int = 64) -> str:
+def format_tensor(a: np.ndarray, digits: int | None = 4, max_elements: int = 64) -> str:
     """Small tensors as numbers ([1, 2; 3, 4] style rows), large ones as a summary."""
     a = np.asarray(a)
     if a.ndim == 0:

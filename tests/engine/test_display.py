@@ -101,3 +101,11 @@ def test_format_tensor_summarises_large_and_high_rank_tensors():
     assert format_tensor(np.arange(10.0), max_elements=5) == summary(np.arange(10.0))
     huge = np.ones((1000, 1000))
     assert len(format_tensor(huge)) < 100
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_full_digits_read_back_to_the_same_float(x):
+    from gradstep.engine import FULL
+    assert x == 0 or float(fmt_num(x, FULL)) == x
+    assert fmt_num(math.exp(math.sin(1.5 ** 2)), FULL) == "2.177273044783055"
+    assert format_tensor(np.array([0.1, 1 / 3]), FULL) == "[0.1, 0.3333333333333333]"
