@@ -91,7 +91,9 @@ def _conv_geometry(x, w, stride, padding, dilation) -> Geometry:
 def _columns(x, w, stride, padding, dilation):
     """im2col: (N, C·kh·kw, Ho·Wo), one copy of the windows' view."""
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
-    cols = geo.windows(geo.pad(x, 0.0)).reshape(x.shape[0], -1, geo.out[0] * geo.out[1])
+    # C order always: reshape may return a strided view for some geometries, and a product over a
+    # view can round differently from the same product over the copy the fast path keeps.
+    cols = np.ascontiguousarray(geo.windows(geo.pad(x, 0.0)).reshape(x.shape[0], -1, geo.out[0] * geo.out[1]))
     return geo, cols
 
 
@@ -144,10 +146,49 @@ def _conv2d_jvp(pos):
     return jvp
 
 
+def _conv2d_into(out, ins, attrs, scratch):
+    """The forward into out over buffers kept for the run: the padded input, the columns (kept for the
+    weight gradient). The same calls as _conv2d in the same order, so the same bits."""
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else None
+    if not (x.flags.c_contiguous and w.flags.c_contiguous and out.flags.c_contiguous):
+        return None
+    geo = _conv_geometry(x.shape, w.shape, attrs.get("stride", 1), attrs.get("padding", 0), attrs.get("dilation", 1))
+    (ph, pw) = geo.p
+    xp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)) if ph or pw else x
+    inside = xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    win = geo.windows(xp)
+    cols = np.empty((x.shape[0], math.prod(w.shape[1:]), geo.out[0] * geo.out[1]))
+    cols6 = cols.reshape(win.shape)
+    w2 = w.reshape(w.shape[0], -1)
+    out3 = out.reshape(x.shape[0], w.shape[0], -1)
+    b3 = b[:, None, None] if b is not None else None
+    scratch["cols"] = cols
+
+    def forward() -> None:
+        if xp is not x:
+            np.copyto(inside, x)
+        np.copyto(cols6, win)
+        np.matmul(w2, cols, out=out3)
+        if b3 is not None:
+            np.add(out, b3, out=out)
+    return forward
+
+
+def _conv2d_vjp_w_into(dest, g, ones, out, ins, attrs, scratch):
+    """∂E/∂w from the columns the forward kept (the generic form recomputes them: the same numbers)."""
+    if "cols" not in scratch or not g.flags.c_contiguous:
+        return None
+    cols = scratch["cols"]
+    g3 = g.reshape(g.shape[0], g.shape[1], -1)
+    return [lambda: np.copyto(dest, np.tensordot(g3, cols, axes=([0, 2], [0, 2])).reshape(dest.shape))]
+
+
 defop("conv2d", 3, _conv2d, [_conv2d_vjp(0), _conv2d_vjp(1), _conv2d_vjp(2)],
       ["wᵀ·g scattered back over the windows ({1}ᵀ ⋆ g)", "g ⋆ windows of {0}", "Σ g over N, H, W"],
       _conv2d_shape, attrs=("stride", "padding", "dilation"), kinds=("pair", "pair", "pair"), optional=1,
       cost=_conv2d_cost, temporary=_conv2d_columns, jvps=[_conv2d_jvp(0), _conv2d_jvp(1), _conv2d_jvp(2)],
+      into=_conv2d_into, vjps_into=(None, _conv2d_vjp_w_into, None),
       tangent_formulas=["conv2d({t}, {1})", "conv2d({0}, {t})", "{t} per out channel"])
 
 
@@ -159,18 +200,39 @@ def _pool_geometry(x, kernel_size, stride, padding, what) -> Geometry:
     return geo
 
 
+def _offsets(geo: Geometry):
+    """The kernel offsets in row-major order."""
+    return [(i, j) for i in range(geo.k[0]) for j in range(geo.k[1])]
+
+
 def _max_pool2d(x, kernel_size, stride=None, padding=0):
+    # One elementwise maximum per kernel offset over strided slices (kh·kw calls, no loop over pixels).
     geo = _pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
-    return np.max(geo.windows(geo.pad(x, -np.inf)), axis=(2, 3))
+    xp = geo.pad(x, -np.inf)
+    out = None
+    for i, j in _offsets(geo):
+        v = xp[geo.offset(i, j)]
+        out = np.array(v) if out is None else np.maximum(out, v, out=out)
+    return out
+
+
+def _first_maxima(geo: Geometry, xp, out) -> list[np.ndarray]:
+    """Per kernel offset (row-major), where that offset holds its window's first maximum."""
+    taken = np.zeros(out.shape, dtype=bool)
+    masks = []
+    for i, j in _offsets(geo):
+        hit = xp[geo.offset(i, j)] == out
+        hit &= ~taken
+        taken |= hit
+        masks.append(hit)
+    return masks
 
 
 def _max_pool2d_vjp(g, out, x, kernel_size, stride=None, padding=0):
     # All of g goes to the first maximum of each window in row-major order, as PyTorch's CPU kernel.
     geo = _pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
-    win = geo.windows(geo.pad(x, -np.inf))
-    n, c, kh, kw, ho, wo = win.shape
-    first = np.argmax(np.moveaxis(win, (2, 3), (4, 5)).reshape(n, c, ho, wo, kh * kw), axis=-1)
-    return geo.scatter(x.shape, lambda i, j: np.where(first == i * kw + j, g, 0.0))
+    masks = iter(_first_maxima(geo, geo.pad(x, -np.inf), out))
+    return geo.scatter(x.shape, lambda i, j: np.where(next(masks), g, 0.0))
 
 
 def _max_pool2d_jvp(t, out, x, kernel_size, stride=None, padding=0):
@@ -203,7 +265,12 @@ def _divisor(geo: Geometry, shape, count_include_pad: bool):
 
 def _avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     geo = _pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
-    return np.sum(geo.windows(geo.pad(x, 0.0)), axis=(2, 3)) / _divisor(geo, x.shape, count_include_pad)
+    xp = geo.pad(x, 0.0)
+    total = None
+    for i, j in _offsets(geo):                  # the window sums, one strided add per kernel offset
+        v = xp[geo.offset(i, j)]
+        total = np.array(v) if total is None else np.add(total, v, out=total)
+    return total / _divisor(geo, x.shape, count_include_pad)
 
 
 def _avg_pool2d_vjp(g, out, x, kernel_size, stride=None, padding=0, count_include_pad=True):
@@ -267,6 +334,49 @@ def _norm_vjp(pos, batch):
     return vjp
 
 
+def _norm_into(batch):
+    """The forward into out, keeping x̂ and 1/σ for the backward forms below (the same calls as forward)."""
+    def into(out, ins, attrs, scratch):
+        x = ins[0]
+        w = ins[1] if len(ins) > 1 else None
+        b = ins[2] if len(ins) > 2 else None
+        axes = _norm_axes(x.ndim, attrs.get("axis", -1), batch)
+        shape = _affine_shape(x.shape, axes, batch)
+        eps = attrs.get("eps", 1e-5)
+        kept = scratch.setdefault("norm", {})
+
+        def forward() -> None:
+            xhat, inv = _normalized(x, axes, eps)
+            kept["xhat"], kept["inv"] = xhat, inv
+            y = xhat * w.reshape(shape) if w is not None else xhat
+            np.copyto(out, y + b.reshape(shape) if b is not None else y)
+        return forward
+    return into
+
+
+def _norm_vjp_into(pos, batch):
+    """∂E/∂x and ∂E/∂w from the x̂ and 1/σ the forward kept (the generic forms recompute them)."""
+    def form(dest, g, ones, out, ins, attrs, scratch):
+        kept = scratch.get("norm")
+        if kept is None or dest.shape != (ins[0].shape if pos == 0 else ins[pos].shape):
+            return None
+        x = ins[0]
+        w = ins[1] if len(ins) > 1 else None
+        axes = _norm_axes(x.ndim, attrs.get("axis", -1), batch)
+        shape = _affine_shape(x.shape, axes, batch)
+        lead = axes if batch else tuple(k for k in range(x.ndim) if k not in axes)
+        if pos == 1:
+            return [lambda: np.copyto(dest, np.sum(g * kept["xhat"], axis=lead).reshape(dest.shape))]
+
+        def back() -> None:
+            xhat, inv = kept["xhat"], kept["inv"]
+            gh = g * w.reshape(shape) if w is not None else g
+            np.copyto(dest, inv * (gh - np.mean(gh, axis=axes, keepdims=True)
+                                   - xhat * np.mean(gh * xhat, axis=axes, keepdims=True)))
+        return [back]
+    return form
+
+
 def _norm_jvp(pos, batch):
     # x̂ = d·inv with d = x - mean and inv = 1/√(mean d² + eps): its tangent is inv·(ḋ - x̂·mean(x̂·ḋ)).
     def jvp(t, out, x, w=None, b=None, running_mean=None, running_var=None, axis=-1, eps=1e-5, momentum=0.1):
@@ -310,20 +420,23 @@ _NORM_TANGENTS = ["w·(ḋ - x̂·mean(x̂·ḋ))/σ, ḋ = {t} - mean {t}", "x�
 defop("layer_norm", 3, _norm_forward(False), [_norm_vjp(0, False), _norm_vjp(1, False), _norm_vjp(2, False)],
       ["(ĝ - mean ĝ - x̂·mean(ĝ·x̂))/σ, ĝ = g·{1}", "x̂ = normalized {0}", "1"], _norm_shape("layer_norm", False),
       attrs=("axis", "eps"), kinds=("int", "number"), optional=2,
-      jvps=[_norm_jvp(0, False), _norm_jvp(1, False), _norm_jvp(2, False)], tangent_formulas=_NORM_TANGENTS)
+      jvps=[_norm_jvp(0, False), _norm_jvp(1, False), _norm_jvp(2, False)], tangent_formulas=_NORM_TANGENTS,
+      into=_norm_into(False), vjps_into=(_norm_vjp_into(0, False), _norm_vjp_into(1, False)))
 # batch_norm(x, w, b, running_mean, running_var) also updates the running statistics as PyTorch does in
 # training mode: new = (1 - momentum)·old + momentum·(the batch's mean, or its unbiased variance).
-def _batch_stats(x):
+def _batch_stat(x, which: int):
+    """The batch's mean (0) or unbiased variance (1) per channel."""
     axes = _norm_axes(x.ndim, None, True)
-    n = x.size // x.shape[1]
     mean = np.mean(x, axis=axes)
+    if which == 0:
+        return mean
     d = x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
-    return mean, np.sum(d * d, axis=axes) / (n - 1)
+    return np.sum(d * d, axis=axes) / (x.size // x.shape[1] - 1)
 
 
 def _running(which):
     def rule(old, x, *rest, momentum=0.1, **_):
-        return (1.0 - momentum) * old + momentum * _batch_stats(x)[which]
+        return (1.0 - momentum) * old + momentum * _batch_stat(x, which)
     return rule
 
 
@@ -333,7 +446,8 @@ defop("batch_norm", 5, _norm_forward(True), [_norm_vjp(k, True) for k in range(5
       _norm_shape("batch_norm", True), attrs=("eps", "momentum"), kinds=("number", "number"), optional=4,
       carries=((3, _running(0)), (4, _running(1))),
       jvps=[_norm_jvp(0, True), _norm_jvp(1, True), _norm_jvp(2, True), Rule.NONE, Rule.NONE],
-      tangent_formulas=_NORM_TANGENTS)
+      tangent_formulas=_NORM_TANGENTS, into=_norm_into(True),
+      vjps_into=(_norm_vjp_into(0, True), _norm_vjp_into(1, True)))
 
 
 # ---------------------------------------------------------------- embedding(ids, table) and dropout
