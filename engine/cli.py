@@ -116,6 +116,8 @@ def _headless(argv: list[str]) -> int:
     check = sub.add_parser("check", help="gradient check of every param and value")
     check.add_argument("scenario")
     check.add_argument("--json", action="store_true")
+    check.add_argument("--iteration", type=_positive_int, default=1, metavar="N",
+                       help="check at the start of iteration N, with the params training reached (default: 1)")
     check.add_argument("--directional", action="store_true", help="instead of finite differences: reverse mode's "
                        "<grad E, v> against forward mode's tangent of the loss along a random direction v (1e-12)")
     trace = sub.add_parser("trace", help="JSON Lines, one per stepper event")
@@ -376,17 +378,21 @@ def cmd_check(scenario, args) -> int:
     if args.directional:
         return _check_directional(scenario, args)
     from .grad_check import ATOL, EPS, RTOL, gradcheck
-    leaves = scenario.leaves_for(1)
-    report = gradcheck(scenario.program, leaves, work=scenario.work)
+    it = args.iteration
+    report = gradcheck(scenario.program, _check_leaves(scenario, it), iteration=it, work=scenario.work)
     if args.json:
         say(json.dumps(_json_safe({
-            "scenario": scenario.title, "passed": report.passed, "eps": EPS, "atol": ATOL, "rtol": RTOL,
+            "scenario": scenario.title, "iteration": it, "passed": report.passed, "not_finite": report.not_finite,
+            "eps": EPS, "atol": ATOL, "rtol": RTOL,
             "leaves": [{"name": c.name, "kind": c.kind, "checked": c.checked, "size": c.size,
                         "max_abs_error": c.max_abs_error, "max_rel_error": c.max_rel_error, "passed": c.passed}
                        for c in report.leaves],
             "warnings": report.warnings})))
+    elif report.not_finite is not None:
+        say(f"{clip_title(scenario.title)}: no gradient to check at iteration {it}: the forward pass is already not "
+            f"finite there (node {report.not_finite} is NaN or ±inf, and so is the loss)")
     else:
-        say(f"{clip_title(scenario.title)}: gradient check, central differences eps={EPS:g}, "
+        say(f"{clip_title(scenario.title)}: gradient check at iteration {it}, central differences eps={EPS:g}, "
               f"pass if |a-n| <= {ATOL:g} + {RTOL:g}|n|")
         say(f"{'name':<12} {'kind':<6} {'checked':>9} {'max rel error':>14}  result")
         for c in report.leaves:
@@ -397,10 +403,25 @@ def cmd_check(scenario, args) -> int:
     return 0 if report.passed else 1
 
 
+def _check_leaves(scenario, iteration: int) -> dict:
+    """Every leaf at the start of an iteration: the params as training left them (replayed exactly)."""
+    if iteration > scenario.steps:
+        raise ScenarioError(f"--iteration {iteration}: the scenario trains {scenario.steps:,} iteration"
+                            f"{'s' if scenario.steps > 1 else ''}", file=str(scenario.path))
+    if iteration == 1:
+        return scenario.leaves_for(1)
+    from .stepper import Stepper
+    st = Stepper(scenario)
+    st.seek_iteration(iteration)
+    leaves = st.leaves_for(iteration)
+    leaves.update(st.params())
+    return leaves
+
+
 def _check_directional(scenario, args) -> int:
     """check --directional: one reverse pass and one forward-mode pass along a random direction agree."""
     from .grad_check import directional_check
-    r = directional_check(scenario.program, scenario.leaves_for(1), seed=scenario.seed)
+    r = directional_check(scenario.program, _check_leaves(scenario, args.iteration), seed=scenario.seed)
     if args.json:
         say(json.dumps(_json_safe({
             "scenario": scenario.title, "passed": r.passed,

@@ -40,11 +40,13 @@ class GradCheck:
     iteration: int
     leaves: list[LeafCheck]
     warnings: list[str] = field(default_factory=list)
+    not_finite: str | None = None    # the first node whose forward value is NaN or ±inf: nothing was checked
 
     @property
     def passed(self) -> bool:
-        """True if every param passes (values are reported but do not fail the check)."""
-        return all(c.passed for c in self.leaves if c.kind == "param")
+        """True if every param passes (values are reported but do not fail the check); False when the
+        forward pass itself is not finite, since there is no gradient to check."""
+        return self.not_finite is None and all(c.passed for c in self.leaves if c.kind == "param")
 
 
 class CheckCancelled(Exception):
@@ -77,6 +79,12 @@ def gradcheck(program: Program, leaves: dict[int, np.ndarray], iteration: int = 
         skipped = set(tensors) - keep
     with np.errstate(all="ignore"):
         vals = interpret.forward(program, leaves)
+        if not np.all(np.isfinite(vals[program.loss])):
+            # Finite differences of nan are nan: say where the forward pass broke instead of failing every row.
+            ops = set(program.ops)
+            order = [i for i in range(len(vals)) if i not in ops] + list(program.ops)
+            bad = next(i for i in order if vals[i] is not None and not np.all(np.isfinite(vals[i])))
+            return GradCheck(iteration, [], not_finite=program.nodes[bad].name)
         grads = interpret.backward(program, vals)
         report = GradCheck(iteration, [], _kink_warnings(program, vals))
         if skipped:
