@@ -64,7 +64,28 @@ def _gelu_vjp(g, out, a):
 
 defop("erf", 1, erf, [lambda g, out, a: g * ((2.0 / math.sqrt(math.pi)) * np.exp(-a * a))], ["2/√π·exp(-{0}²)"],
       same_shape, elementwise=True)
-defop("gelu", 1, _gelu, [_gelu_vjp], ["Φ({0}) + {0}·φ({0})"], same_shape, elementwise=True)
+def _gelu_into(out, ins, attrs, scratch):
+    """x·Φ(x) into out, keeping Φ(x) for the backward (erf runs per element in Python: once, not twice)."""
+    a = ins[0]
+    kept = scratch.setdefault("gelu", {})
+
+    def forward() -> None:
+        cdf = 0.5 * (1.0 + erf(a / _SQRT2))
+        kept["cdf"] = cdf
+        np.multiply(a, cdf, out=out)
+    return forward
+
+
+def _gelu_vjp_into(dest, g, ones, out, ins, attrs, scratch):
+    kept = scratch.get("gelu")
+    if kept is None or dest.shape != out.shape or g.shape != out.shape:
+        return None
+    a = ins[0]
+    return [lambda: np.multiply(g, kept["cdf"] + a * (np.exp(-0.5 * a * a) / _SQRT_2PI), out=dest)]
+
+
+defop("gelu", 1, _gelu, [_gelu_vjp], ["Φ({0}) + {0}·φ({0})"], same_shape, elementwise=True,
+      into=_gelu_into, vjps_into=(_gelu_vjp_into,))
 
 
 # leaky_relu and elu as PyTorch: the slope at 0 is the negative side's (negative_slope; alpha·e⁰).
