@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from gradstep.engine import fmt_num, fmt_shape, format_tensor, stats, summary
+from gradstep.engine import FULL, fmt_num, fmt_shape, format_tensor, stats, summary
 
 from ..palette import FAINT, MUTED, heat
 
@@ -17,15 +17,16 @@ INLINE = 6           # up to this many elements a tensor fits on one line of a l
 HEAT_ROWS = 12
 
 
-def short(a: np.ndarray, width: int = 1000) -> str:
-    """One line: the number, a few numbers, or pudb's summary (cut to shape, min, max if too wide)."""
+def short(a: np.ndarray, width: int = 1000, digits: int | None = 4) -> str:
+    """One line: the number, a few numbers, or pudb's summary (cut to shape, min, max if too wide);
+    digits=FULL prints the few numbers with every digit (summaries stay short)."""
     a = np.asarray(a)
     if a.dtype == bool:                           # a watch's test: true/false, or how many hold
         if a.ndim == 0:
             return "true" if a else "false"
         return f"{fmt_shape(a.shape)} {int(a.sum()):,} of {a.size:,} true"
     if a.size <= INLINE:
-        return format_tensor(a).replace("\n", "")
+        return format_tensor(a, digits).replace("\n", "")
     head = fit(summary(a), width)[0]
     if len(head) <= width:
         return head
@@ -33,14 +34,18 @@ def short(a: np.ndarray, width: int = 1000) -> str:
     return f"min {fmt_num(s['min'], 3)} max {fmt_num(s['max'], 3)}"
 
 
-def lines(a: np.ndarray, width: int, style: str = "") -> list[Text]:
-    """A tensor laid out for a pane `width` cells wide."""
+def lines(a: np.ndarray, width: int, style: str = "", digits: int | None = 4) -> list[Text]:
+    """A tensor laid out for a pane `width` cells wide; digits=FULL: every digit of each number (one
+    number a line, with its index, when the rows do not fit)."""
     a = np.asarray(a)
     if a.size <= SMALL and a.ndim <= 2:
-        text = format_tensor(a)
+        text = format_tensor(a, digits)
         out = [Text("  " + ln, style=style, no_wrap=True, end="") for ln in text.split("\n")]
         if all(t.cell_len <= width for t in out):
             return out
+        if digits is FULL:
+            return [Text(f"  [{', '.join(map(str, i))}] {fmt_num(v, FULL)}", style=style, no_wrap=True, end="")
+                    for i, v in np.ndenumerate(a)]
     out = [Text("  " + part, style=style, no_wrap=True, end="") for part in fit(summary(a), width - 2)]
     out.extend(heatmap(a, max(8, width - 2)))
     return out
