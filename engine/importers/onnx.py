@@ -242,7 +242,13 @@ class _Translator:
             if len(t.name) > safetensors.MAX_NAME_CHARS:
                 raise ImportProblem(f"an initializer's name is {len(t.name):,} characters long; the limit is "
                                     f"{safetensors.MAX_NAME_CHARS:,}")
-            trainable = t.data_type in (1, 10, 11) and t.name not in running and kinds.get(t.name) != "BUFFER"
+            # Trainable: what torch.export's metadata calls a PARAMETER; without metadata, every float
+            # initializer of more than one element (a lone number is a constant: a scale, a fill, an exponent).
+            if kinds:
+                trainable = kinds.get(t.name) == "PARAMETER"
+            else:
+                trainable = t.data_type in (1, 10, 11) and arr.size > 1
+            trainable = trainable and t.name not in running
             if 0 in arr.shape:
                 raise ImportProblem(f"initializer {clip(t.name, 80)!r} has shape {fmt(arr.shape)}, with no elements")
             if not trainable and (arr.size <= 64 and arr.ndim <= 1) and t.name not in running and not self._masks(t.name):
@@ -452,8 +458,8 @@ class _Translator:
             self.notes.append(f"the model has {len(outputs)} outputs; the loss reads the first, {outputs[0]!r}")
         out = self.vals[outputs[0]]
         out_text = out.text
-        if out_text not in self.names.used or out_text not in [ln.split(" = ")[0] for ln in self.graph_lines]:
-            key = self.names(outputs[0])
+        key = self.names(outputs[0])              # the output keeps its name, even when it only renames
+        if out_text != key:
             self.graph_lines.append(f"{key} = {_toml(out_text)}")
             out_text = key
         target = self.target(out.shape)
