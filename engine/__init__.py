@@ -5,7 +5,7 @@ Names are loaded on first use (PEP 562), so `gradstep --help` does not pay for i
 """
 _WHERE = {
     "FULL": "display", "fmt_num": "display", "fmt_shape": "display", "format_tensor": "display", "stats": "display",
-    "summary": "display",
+    "summary": "display", "visible": "display", "clip_title": "display",
     "Anomaly": "errors", "ScenarioError": "errors",
     "Breakpoint": "breakpoints", "Place": "breakpoints", "Stop": "breakpoints",
     "Condition": "conditions", "compile_condition": "conditions", "Unavailable": "conditions",
