@@ -1,14 +1,12 @@
-"""The headless `gradstep` commands (run, check, trace, dot) and the exit codes every command keeps.
+"""The headless `gradstep` commands (run, check, trace, dot, import) and the exit codes every command keeps.
 
 The console script is `gradstep.tui.launch:main`, on the UI side: it hands these commands here and
 opens the TUI otherwise, so the engine never imports the UI.
 
 Exit codes: 0 success (for run: the replay ran to its end without stopping at a breakpoint), 1 a
-failed gradient check or a numeric anomaly, 2 a bad scenario, bad usage or a bad condition, 3 run
-stopped at a breakpoint (--until, --at, or the file's [[break]] tables), 70 a bug in gradstep.
-
-Exit codes: 0 success, 1 a failed check or a numeric anomaly, 2 a bad scenario or bad usage,
-70 a bug in gradstep itself (one line on stderr; GRADSTEP_DEBUG=1 shows the traceback).
+failed gradient check or a numeric anomaly, 2 a bad scenario, model, usage or condition, 3 run
+stopped at a breakpoint (--until, --at, or the file's [[break]] tables), 70 a bug in gradstep
+itself (one line on stderr; GRADSTEP_DEBUG=1 shows the traceback).
 """
 from __future__ import annotations
 
