@@ -79,6 +79,7 @@ class Probes:
         self.stopped: int | None = None
         self.start = (dict(self.hits), {k: list(v) for k, v in self.memory.items()})
         self.collected: list[tuple[int, int, bool]] = []   # (tick, breakpoint id, at an iteration's beginning)
+        self._entry_ready: frozenset[int] | None = None      # the leaves a view of an iteration's start holds
         self.at: dict[int, list[Breakpoint]] = {}
         for bp in bps:
             for k in schedule.offsets(bp):
@@ -160,13 +161,19 @@ class Probes:
         if not self.entry or iteration >= self.last:
             return
         nxt = iteration + 1
-        vals = self.fast.plans[0].vals
-        leaves = self.leaves_for(nxt)
-        for i in self.fast.program.params:
-            leaves[i] = vals[i]
-        view = FastView(_Leaves(leaves), frozenset(leaves), {}, {})
+        if self._entry_ready is None:
+            self._entry_ready = frozenset(self.leaves_for(nxt)) | frozenset(self.fast.program.params)
+        # The leaves are gathered only if a condition reads one: `iteration == 5` reads none.
+        view = FastView(_Leaves(lambda: self._entry_leaves(nxt)), self._entry_ready, {}, {})
         view.iteration, view.eta = nxt, self.eta_at(nxt)
         self._checks(self.entry, view, iteration * self.schedule.length, True)
+
+    def _entry_leaves(self, iteration: int) -> dict:
+        vals = self.fast.plans[0].vals
+        leaves = self.leaves_for(iteration)
+        for i in self.fast.program.params:
+            leaves[i] = vals[i]
+        return leaves
 
     def _checks(self, bps: list[Breakpoint], view: FastView, tick: int, entry: bool) -> None:
         for bp in bps:
@@ -183,12 +190,14 @@ class Probes:
 class _Leaves:
     """Index access over a dict of leaf values, for a view of an iteration's beginning."""
 
-    __slots__ = ("d",)
+    __slots__ = ("make", "d")
 
-    def __init__(self, d: dict):
-        self.d = d
+    def __init__(self, make):
+        self.make, self.d = make, None
 
     def __getitem__(self, node: int):
+        if self.d is None:
+            self.d = self.make()
         return self.d[node]
 
 
