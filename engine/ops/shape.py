@@ -106,24 +106,25 @@ def _concat_shape(*shapes, axis=0):
     return tuple(sum(s[ax] for s in shapes) if k == ax else n for k, n in enumerate(first))
 
 
+def _part(pos: int, ins, ndim: int, axis) -> tuple:
+    """The index of input pos's part of concat's result."""
+    ax = normalize_axis(axis, ndim)[0]
+    start = sum(x.shape[ax] for x in ins[:pos])
+    index = [slice(None)] * ndim
+    index[ax] = slice(start, start + ins[pos].shape[ax])
+    return tuple(index)
+
+
 def _concat_vjp(pos):
     def vjp(g, out, *ins, axis=0):
-        ax = normalize_axis(axis, g.ndim)[0]
-        start = sum(x.shape[ax] for x in ins[:pos])
-        index = [slice(None)] * g.ndim
-        index[ax] = slice(start, start + ins[pos].shape[ax])
-        return np.array(g[tuple(index)], order="C")
+        return np.array(g[_part(pos, ins, g.ndim, axis)], order="C")
     return vjp
 
 
 def _concat_jvp(pos):
     def jvp(t, out, *ins, axis=0):
-        ax = normalize_axis(axis, out.ndim)[0]
-        start = sum(x.shape[ax] for x in ins[:pos])
-        index = [slice(None)] * out.ndim
-        index[ax] = slice(start, start + ins[pos].shape[ax])
         d = np.zeros(out.shape)
-        d[tuple(index)] = t          # its own part of the result; the other inputs' tangents fill theirs
+        d[_part(pos, ins, out.ndim, axis)] = t    # its own part of the result; the others' tangents fill theirs
         return d
     return jvp
 
