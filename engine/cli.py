@@ -123,6 +123,10 @@ def _headless(argv: list[str]) -> int:
     trace.add_argument("--steps", type=_positive_int)
     dot = sub.add_parser("dot", help="the graph as Graphviz DOT")
     dot.add_argument("scenario")
+    dot.add_argument("--values", action="store_true", help="label each node with its value and gradient at one "
+                     "tick (shape and summary for tensors) and each edge with its local derivative")
+    dot.add_argument("--at", type=int, metavar="TICK", help="with --values: the tick (steps taken from the start; "
+                     "default: just after the first iteration's backward pass)")
     imp = sub.add_parser("import", help="an ONNX model as a scenario and a .safetensors weights file",
                          description="Write OUT.toml and OUT.safetensors from an ONNX model (both or neither). "
                          "Needs the onnx package: pip install 'gradstep[onnx]'.")
@@ -548,26 +552,30 @@ def _bytes(n: float) -> str:
 
 
 def cmd_dot(scenario, args) -> int:
-    p = scenario.program
-    lines = ["digraph gradstep {", "  rankdir=BT;", '  node [fontname="monospace"];']
-    style = {"param": 'shape=box, style=filled, fillcolor="#ffe9a8"', "value": "shape=box",
-             "data": 'shape=box, style=dashed', "const": "shape=plaintext", "op": "shape=ellipse"}
-    from .shapes import fmt
-    for n in p.nodes:
-        label = _dot_escape(n.name) + "\\n" + _dot_escape(f"{n.text if n.op else n.kind} {fmt(n.shape)}")
-        extra = ", penwidth=2" if n.id == p.loss else ""
-        lines.append(f'  n{n.id} [label="{label}", {style[n.kind]}{extra}];')
-    for n in p.nodes:
-        for j in n.inputs:
-            lines.append(f"  n{j} -> n{n.id};")
-    lines.append("}")
-    say("\n".join(lines))
+    from . import dot
+    if args.at is not None and not args.values:
+        raise ScenarioError("goes with --values (the tick whose values and gradients label the graph)",
+                            file="--at")
+    if not args.values:
+        say(dot.plain(scenario.program))
+        return 0
+    from .stepper import Stepper
+    st = Stepper(scenario)
+    if args.at is None:
+        tick = st.forward_len + st.backward_len          # just after the first backward pass
+        if tick % st.per_iteration == 0 and tick < st.total_ticks:
+            st = st.ended(1)          # no params: that tick starts iteration 2, so show iteration 1 whole
+        else:
+            st.seek(tick)
+    elif not 0 <= args.at <= st.total_ticks:
+        raise ScenarioError(f"{args.at}: the ticks run from 0 to {st.total_ticks:,} ({st.per_iteration} per "
+                            f"iteration, {st.steps:,} iteration{'s' if st.steps > 1 else ''})", file="--at")
+    else:
+        st.seek(args.at)
+    c = st.cursor
+    where = f"tick {st.tick}: iteration {c.iteration}, {c.phase.value}" + \
+        (f" {c.index}/{c.length}" if c.length else "")
+    if st.anomaly is not None:
+        warn(f"gradstep: warning: numeric anomaly: {st.anomaly.message}")
+    say(dot.with_values(st, where))
     return 0
-
-
-def _dot_escape(s: str) -> str:
-    """Text safe inside a DOT quoted string: control characters made visible, then backslashes, quotes and
-    line breaks escaped (so the SVG Graphviz makes from it is well-formed XML too)."""
-    from .display import visible
-    s = visible(s)
-    return (s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n"))
