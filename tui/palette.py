@@ -26,6 +26,7 @@ ERROR_TEXT = "#ff8787"       # an error message in full
 SELECTED_ROW = "on #2d3f5f"  # background of the selected line of the graph
 ANOMALY_MARK = "bold white on red"   # the "!" before the node that produced NaN or ±inf
 ANOMALY_LABEL = "bold red"
+WARNING_MARK = f"bold {HIGHLIGHT}"  # the "!" before a node the scenario warned about at load (a surprising broadcast)
 BREAKPOINT = BAD             # ● a breakpoint pinned to a node's step
 BREAKPOINT_OFF = FAINT       # ○ one that is disabled
 BADGE = MUTED                # a health badge on a graph line (dead 2/10)

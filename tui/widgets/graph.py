@@ -1,28 +1,40 @@
 """The Graph pane: the program as a listing, one primitive node per line, with a gutter of lanes.
 
-Each line reads `mark gutter status name = text  badge  kind shape`. The mark is the cursor (▶) or a
-breakpoint pinned to the node (●, ○ when disabled; a cursor on a breakpoint is a red ▶); the badge
-is a health measure (dead 6/10). The gutter's box-drawing lanes start at a line (╭) and end (╰) or
-branch (├) at the lines that consume it. Layers ([graph] keys that made
-several nodes) fold into their final line. Only the lines whose state changed are rebuilt per step.
+Each line reads `mark gutter status name = text  ← inputs  badge  kind shape`. The mark is the cursor
+(▶) or a breakpoint pinned to the node (●, ○ when disabled; a cursor on a breakpoint is a red ▶); the
+badge is a health measure (dead 6/10). The gutter's box-drawing lanes start at a line (╭) and end
+(╰) or branch (├) at the lines that consume it. Layers ([graph] keys that made several nodes) fold
+into their final line.
+
+Every edge is readable at any width: the gutter holds as many lanes as the pane has room for, and an
+input that gets no lane (a named one: a leaf or a [graph] key, the longest-lived first) is written on
+its consumer's line as a labelled connector, `← W5, b5`. A `!` marks a node the scenario warned about
+(a surprising broadcast: the sentence shows when it is selected); a red `!` the node that produced NaN.
+
+Lines are made on demand, for the rows on screen only: a step on a 20,000-node graph restyles the
+visible lines whose state changed, never the whole listing.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
 
-from gradstep.engine import HealthSample, Phase, Program, Stepper, fmt_shape
+from gradstep.engine import HealthSample, Phase, Program, Stepper, fmt_shape, visible
 
 from ..health import badge
 from ..messages import NodeSelected
 from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, BADGE, BADGE_WARN, BREAKPOINT, BREAKPOINT_OFF, CHANGED,
-                       FAINT, GOOD, LANES, PENDING, PENDING_TAIL, SELECTED_ROW, SHAPE)
+                       FAINT, GOOD, LANES, PENDING, PENDING_TAIL, SELECTED_ROW, SHAPE, WARNING_MARK)
 from .lines import LinePane
 
-MAX_LANES = 12
-KIND = {"value": "input", "data": "data", "param": "param", "op": "op", "const": "const"}
+MIN_LANES = 12             # the gutter always has room for this many lanes
+MAX_LANES = 40             # and never more, however wide the pane
+ROOM = 20                  # columns kept for the rest of a line when a wide pane makes room for lanes
+KIND = {"value": "input", "data": "data", "param": "param", "op": "op", "const": "const", "noise": "noise"}
+RUNNING_STAT = "running stat"     # a [values] leaf an op updates each iteration (batch_norm's running mean)
 
 # What a lane cell becomes when a connector from a lane further left runs through it. A lane that
 # only passes by stays "│" (the connector hops over it), so ├ ┼ ╰ ┴ always mean "feeds this line".
@@ -39,58 +51,126 @@ class Row:
     gutter: Text
     label: str
     tail: str                    # kind and shape
+    inputs: tuple[str, ...] = ()     # inputs with no lane, written as a labelled connector ← a, b
 
 
-def lanes(feeds: list[list[int]], used: list[bool]) -> list[Text]:
-    """Box-drawing gutters: feeds[r] lists the earlier rows that feed row r; used[r] if r feeds later rows."""
+def lane_cap(width: int) -> int:
+    """How many lanes a pane `width` columns wide draws (more inputs get labelled connectors)."""
+    return max(MIN_LANES, min(MAX_LANES, (width - ROOM) // 2))
+
+
+def assign_lanes(feeds: list[list[int]], named: list[bool], cap: int) -> tuple[dict[int, int], set[int]]:
+    """A gutter column for each row that feeds later rows, and the rows left without one.
+
+    First fit in listing order when every lane fits under `cap` (the compact, familiar picture).
+    Otherwise the short-lived lanes go first, and a named source that finds no column under the cap
+    gets none (its consumers label it); an unnamed one takes a column past the cap rather than be lost.
+    """
+    last: dict[int, int] = {}
+    for r, srcs in enumerate(feeds):
+        for s in srcs:
+            last[s] = max(last.get(s, -1), r)
+    order = sorted(last)
+    columns: list[list[tuple[int, int]]] = []       # per column: (start, end) intervals, sorted
+    out: dict[int, int] = {}
+
+    def free(col: list[tuple[int, int]], s: int, e: int) -> bool:
+        k = bisect.bisect_left(col, (s, -1))
+        if k < len(col) and col[k][0] <= e:
+            return False
+        return not (k > 0 and col[k - 1][1] >= s)
+
+    def place(s: int, limit: int | None) -> bool:
+        e = last[s]
+        for c, col in enumerate(columns):
+            if limit is not None and c >= limit:
+                return False
+            if free(col, s, e):
+                bisect.insort(col, (s, e))
+                out[s] = c
+                return True
+        if limit is not None and len(columns) >= limit:
+            return False
+        columns.append([(s, e)])
+        out[s] = len(columns) - 1
+        return True
+
+    if all(place(s, cap) for s in order):
+        return out, set()
+    columns.clear()
+    out.clear()
+    unlaned = set()
+    for s in sorted(order, key=lambda s: (named[s], last[s] - s, s)):
+        if not place(s, cap if named[s] else None):
+            unlaned.add(s)
+    return out, unlaned
+
+
+def lanes(feeds: list[list[int]], used: list[bool], named: list[bool] | None = None,
+          cap: int = MIN_LANES) -> tuple[list[Text], set[int]]:
+    """Box-drawing gutters: feeds[r] lists the earlier rows that feed row r; used[r] if r feeds later rows.
+
+    Returns the gutters and the source rows that got no lane (their consumers name them instead)."""
     n = len(feeds)
+    named = named if named is not None else [False] * n
+    column, unlaned = assign_lanes(feeds, named, cap)
     consumers: dict[int, set[int]] = {}
     last: dict[int, int] = {}
     for r, srcs in enumerate(feeds):
         for s in srcs:
             consumers.setdefault(s, set()).add(r)
             last[s] = max(last.get(s, -1), r)
+    starts: dict[int, int] = {s: c for s, c in column.items()}
     active: dict[int, int] = {}          # column -> source row
-    cells_by_row: list[list[tuple[str, int]]] = []
+    rows: list[list[str]] = []
     width = 0
     for r in range(n):
         cells: dict[int, str] = {}
         connect: list[int] = []
-        ending = []
         for col, src in active.items():
-            if r in consumers.get(src, ()):
+            if r in consumers[src]:
                 cells[col] = "╰" if last[src] == r else "├"
                 connect.append(col)
-                if last[src] == r:
-                    ending.append(col)
             else:
                 cells[col] = "│"
-        if used[r] and r in last:
-            free = next((c for c in range(MAX_LANES) if c not in active), None)
-            if free is not None:
-                cells[free] = "╭"
-                connect.append(free)
-                active[free] = r
-        for col in ending:
-            del active[col]
+        if r in starts:
+            cells[starts[r]] = "╭"
+            connect.append(starts[r])
         top = max(cells, default=-1)
         row = [cells.get(c, " ") for c in range(top + 1)]
         if connect:
             for c in range(min(connect) + 1, len(row)):
                 row[c] = _CROSS.get(row[c], row[c])
         width = max(width, len(row))
-        cells_by_row.append([(ch, c) for c, ch in enumerate(row)])
-        # a lane whose column is freed this row may be reused from the next row on
+        rows.append(row)
+        for col in [c for c, src in active.items() if last[src] == r]:
+            del active[col]
+        if r in starts:
+            active[starts[r]] = r
     out = []
-    for row in cells_by_row:
-        t = Text()
-        for ch, c in row:
+    for row in rows:
+        t = Text(end="")
+        for c, ch in enumerate(row):
             t.append(ch, style=LANES[c % len(LANES)] if ch not in " ─" else FAINT)
-        has_link = any(ch in "╰├╭┬┴┼" for ch, _ in row)
+        has_link = any(ch in "╰├╭┬┴┼" for ch in row)
         t.append(("─" if has_link else " ") * (width - len(row)), style=FAINT)
         t.append("─ " if has_link else "  ", style=FAINT)
         out.append(t)
-    return out
+    return out, unlaned
+
+
+@dataclass
+class _State:
+    """What the lines show at the tick drawn: read once per redraw, used by every visible line."""
+
+    st: Stepper
+    phase: Phase
+    index: int
+    nxt: int | None
+    selected: int
+    anomaly: int | None
+    pins: dict[int, bool]
+    health: HealthSample | None
 
 
 class GraphPane(LinePane):
@@ -102,24 +182,38 @@ class GraphPane(LinePane):
         self.rows: list[Row] = []
         self.row_of: dict[int, int] = {}
         self.folded: set[str] = set()
-        self._sigs: list[tuple] = []
+        self.warnings: dict[int, str] = {}
+        self._sigs: dict[int, tuple] = {}
         self._status_width = 2
-        self._health: HealthSample | None = None
-        self._pins: dict[int, bool] = {}
+        self._state: _State | None = None
+        self._back_pos: dict[int, int] = {}
+        self._groups: dict[str, list[int]] = {}
+        self._cap = MIN_LANES
 
     # ------------------------------------------------------------------ layout of the listing
-    def load(self, program: Program, folded: set[str] | None = None) -> None:
-        """Lay out a (new) program's listing."""
+    def load(self, program: Program, folded: set[str] | None = None, warnings: dict[int, str] | None = None) -> None:
+        """Lay out a (new) program's listing; warnings: node id -> a sentence said at load (shown as !)."""
         self.program = program
-        self.folded = set(folded or ()) & set(program.groups())
+        self.warnings = dict(warnings or {})
+        self._groups = program.groups()
+        self._back_pos = {i: k for k, i in enumerate(program.backward)}
+        self.folded = set(folded or ()) & set(self._groups)
+        self._state = None
         self._layout()
+
+    def group_size(self, node: int) -> int:
+        """How many nodes the layer that made `node` has (0 when none)."""
+        p = self.program
+        if p is None or not 0 <= node < len(p.nodes):
+            return 0
+        key = p.nodes[node].group
+        return len(self._groups.get(key, ())) if key is not None else 0
 
     def _layout(self) -> None:
         p = self.program
-        groups = p.groups()
         rep: dict[int, int] = {}
         members: dict[int, list[int]] = {}
-        for key, ids in groups.items():
+        for key, ids in self._groups.items():
             if key in self.folded and len(ids) > 1:
                 for i in ids:
                     rep[i] = ids[-1]
@@ -141,7 +235,8 @@ class GraphPane(LinePane):
             feeds.append(sorted(srcs))
             for s in srcs:
                 used[s] = True
-        gutters = lanes(feeds, used)
+        named = [p.nodes[i].key is not None and p.nodes[i].name.isidentifier() for i in shown]
+        gutters, unlaned = lanes(feeds, used, named, self._cap)
         most = max(p.expected, default=1)
         self._status_width = 2 if most <= 1 else len(f"{most}/{most}") + 1
         self.rows = []
@@ -153,21 +248,19 @@ class GraphPane(LinePane):
                 label = f"{node.name} = {node.text}"
             else:
                 label = node.text          # an inner node reads as its expression
-            folded = i in members
-            self.rows.append(Row(i, tuple(members.get(i, [i])), folded, gutters[r], label,
-                                 f"{KIND[node.kind]} {fmt_shape(node.shape)}"))
-        self._sigs = [None] * len(self.rows)
-        self.set_lines([Text() for _ in self.rows])
+            kind = RUNNING_STAT if i in p.carried else KIND.get(node.kind, node.kind)
+            inputs = tuple(p.nodes[shown[s]].name for s in feeds[r] if s in unlaned)
+            self.rows.append(Row(i, tuple(members.get(i, [i])), i in members, gutters[r],
+                                 visible(label, newlines=False), f"{kind} {fmt_shape(node.shape)}", inputs))
+        self._sigs = {}
+        self.set_count(len(self.rows))
 
     def toggle(self, node: int) -> bool:
         """Fold or unfold the layer that made `node`; False if it is not in a multi-node layer."""
         p = self.program
-        if p is None:
+        if p is None or self.group_size(node) < 2:
             return False
-        key = p.nodes[node].group
-        if key is None or len(p.groups().get(key, ())) < 2:
-            return False
-        self.folded ^= {key}
+        self.folded ^= {p.nodes[node].group}
         self._layout()
         return True
 
@@ -175,7 +268,7 @@ class GraphPane(LinePane):
         """Fold every multi-node layer, or unfold all if any is folded."""
         if self.program is None:
             return
-        multi = {k for k, ids in self.program.groups().items() if len(ids) > 1}
+        multi = {k for k, ids in self._groups.items() if len(ids) > 1}
         self.folded = set() if self.folded else multi
         self._layout()
 
@@ -188,63 +281,85 @@ class GraphPane(LinePane):
             self.follow(r)
         return self.rows[r].node
 
+    def warning(self, node: int) -> str | None:
+        """The scenario's warning about a node, or about the folded layer it stands for."""
+        if not self.rows or node not in self.row_of:
+            return self.warnings.get(node)
+        row = self.rows[self.row_of[node]]
+        return next((self.warnings[m] for m in row.members if m in self.warnings), None)
+
+    def on_resize(self, event: events.Resize) -> None:
+        cap = lane_cap(self.scrollable_content_region.width)
+        if cap != self._cap and self.program is not None:
+            self._cap = cap
+            self._layout()
+        super().on_resize(event)
+
     # ------------------------------------------------------------------ per-step state
     def show(self, st: Stepper, selected: int, follow: bool = True, health: HealthSample | None = None) -> None:
-        """Restyle the lines whose state changed since the last call."""
+        """Restyle the visible lines whose state changed since they were drawn."""
         p = self.program
         if p is None or not self.rows:
             return
-        self._health = health
-        self._pins: dict[int, bool] = {}          # node -> some breakpoint pinned to it is enabled
+        pins: dict[int, bool] = {}          # node -> some breakpoint pinned to it is enabled
         for bp in st.breakpoints:
             if bp.at is not None:
-                self._pins[bp.at] = self._pins.get(bp.at, False) or bp.enabled
+                pins[bp.at] = pins.get(bp.at, False) or bp.enabled
         c = st.cursor
         nxt = next_node(st)
-        anomaly = st.anomaly.node if st.anomaly is not None else None
-        done_back: set[int] = set()
-        if c.phase is Phase.BACKWARD:
-            done_back = set(p.backward[:max(0, c.index - 1)])
-            if c.index > 0:
-                done_back.add(p.loss)
-        elif c.phase in (Phase.UPDATE, Phase.DONE):
-            done_back = set(p.backward) | {p.loss}
-        updated = set()
-        if c.phase is Phase.UPDATE:
-            updated = set(p.params[:c.index])
-        for r, row in enumerate(self.rows):
-            sig = self._signature(st, row, c.phase, nxt, selected, anomaly, done_back, updated)
-            if sig != self._sigs[r]:
-                self._sigs[r] = sig
-                self.set_row(r, self._render_row(row, sig))
+        self._state = _State(st, c.phase, c.index, nxt, selected,
+                             st.anomaly.node if st.anomaly is not None else None, pins, health)
         if follow:
             target = nxt if nxt is not None else selected
             self.follow(self.row_of.get(target, 0), margin=2)
+        shown = self.visible_rows()
+        self.keep_strips(shown)            # a line scrolled into view later is made afresh
+        self.forget_rows([r for r in shown if self._signature(self.rows[r]) != self._sigs.get(r)])
 
-    def _signature(self, st, row, phase, nxt, selected, anomaly, done_back, updated) -> tuple:
-        p = self.program
+    def row(self, r: int) -> Text:
+        """Line r, made for the state last shown."""
+        row = self.rows[r]
+        if self._state is None:
+            return Text(end="")
+        sig = self._signature(row)
+        self._sigs[r] = sig
+        return self._render_row(row, sig)
+
+    def _signature(self, row: Row) -> tuple:
+        s = self._state
+        st, p = s.st, self.program
         i = row.node
         node = p.nodes[i]
+        phase = s.phase
         if phase is Phase.FORWARD:
             done = node.is_leaf or all(st.value(m) is not None for m in row.members)
             status = ""
         else:
             if phase is Phase.BACKWARD:
                 done = (node.is_leaf and st.grad_status(i)[0] == st.grad_status(i)[1]) or \
-                    all(m in done_back or not p.needs_grad[m] for m in row.members)
+                    all(self._back_done(m) or not p.needs_grad[m] for m in row.members)
             elif phase is Phase.UPDATE:
-                done = node.kind != "param" or i in updated
+                done = node.kind != "param" or p.params.index(i) < s.index
             else:
                 done = True
             status = grad_mark(st, i) if p.needs_grad[i] else ""
-        pins = [self._pins[m] for m in row.members if m in self._pins]
+        pins = [s.pins[m] for m in row.members if m in s.pins]
         pin = None if not pins else any(pins)
-        mark = badge(self._health, node.name, node.shape) if self._health is not None else ""
-        return (selected in row.members, nxt in row.members, done, status,
-                anomaly in row.members, row.folded, pin, mark)
+        mark = badge(s.health, node.name, node.shape) if s.health is not None else ""
+        warned = any(m in self.warnings for m in row.members)
+        return (s.selected in row.members, s.nxt in row.members, done, status,
+                s.anomaly in row.members, row.folded, pin, mark, warned)
+
+    def _back_done(self, m: int) -> bool:
+        """Whether node m's backward step has run in the current backward phase."""
+        s = self._state
+        if m == self.program.loss:
+            return s.index > 0
+        k = self._back_pos.get(m)
+        return k is not None and k < s.index - 1
 
     def _render_row(self, row: Row, sig: tuple) -> Text:
-        selected, is_next, done, status, bad, folded, pin, mark = sig
+        selected, is_next, done, status, bad, folded, pin, mark, warned = sig
         t = Text(no_wrap=True, end="")
         if is_next:
             t.append("▶", style=CHANGED if pin is None else f"bold {BREAKPOINT}")
@@ -262,12 +377,17 @@ class GraphPane(LinePane):
         if bad:
             t.append("!", style=ANOMALY_MARK)
             t.append(" ")
+        elif warned:
+            t.append("!", style=WARNING_MARK)
+            t.append(" ")
         if folded:
             t.append("▸ ", style=f"bold {ACCENT}")
         style = "bold" if done else PENDING
         if bad:
             style = ANOMALY_LABEL
         t.append(row.label, style=style)
+        if row.inputs:
+            t.append(f"  ← {', '.join(row.inputs)}", style=ACCENT)
         if mark:                     # before kind and shape: a narrow pane cuts those first
             t.append(f"  {mark}", style=BADGE_WARN if _half_or_more(mark) else BADGE)
         t.append(f"  {row.tail}", style=SHAPE if done else PENDING_TAIL)

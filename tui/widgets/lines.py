@@ -1,18 +1,31 @@
 """LinePane: a scrolling pane of one-line rich Texts that renders only the rows on screen.
 
 Every pane is rebuilt on each step, so the cost must be proportional to what is visible, not to
-the size of the graph: rows are Texts (cheap to build), and Strips are made lazily per visible row.
+the size of the graph: rows are Texts (cheap to build), or made on demand by a pane that overrides
+`row()` (the graph listing); Strips are made lazily per visible row and kept until the row changes.
+
+A step must not relayout the screen: the row count changes the pane's virtual size without a layout
+unless the pane's own height follows its content (height: auto, not yet at its cap) or a scrollbar
+appears or disappears. A pane whose width changes (a resize, Maximize) asks the app to redraw, so
+content laid out for a width (heatmaps, wrapped formulas) follows at once.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.text import Text
+from textual import events
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
+
+# Work done, for the regression guard (tests/tui/test_work_per_key.py): strips built by every pane.
+WORK: Counter = Counter()
 
 
 class LinePane(ScrollView, can_focus=True):
-    """A ScrollView over a list of single-line Texts."""
+    """A ScrollView over a list of single-line Texts (or rows made on demand by `row()`)."""
 
     DEFAULT_CSS = """
     LinePane { overflow-x: hidden; }
@@ -21,28 +34,30 @@ class LinePane(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
+        self._count = 0                          # rows in the pane
         self._strips: dict[int, Strip] = {}
         self._pass: tuple | None = None          # (style, width) while render_lines runs
+        self._width = -1                         # the content width last laid out for
 
     @property
     def lines(self) -> list[Text]:
-        return self._lines
+        """Every row as Text (made on demand for a pane that overrides row())."""
+        return [self.row(i) for i in range(self._count)]
+
+    def row(self, i: int) -> Text:
+        """Row i's text; a pane that makes its rows on demand overrides this (and calls set_count)."""
+        return self._lines[i]
 
     def set_lines(self, lines: list[Text]) -> None:
         """Replace every row, refreshing only rows that changed."""
         old = self._lines
         self._lines = lines
-        changed = [i for i in range(max(len(old), len(lines)))
-                   if i >= len(old) or i >= len(lines) or old[i] is not lines[i] and old[i] != lines[i]]
+        n_old, n = len(old), len(lines)
+        changed = [i for i in range(min(n_old, n)) if old[i] is not lines[i] and old[i] != lines[i]]
+        changed += range(min(n_old, n), max(n_old, n))
         for i in changed:
             self._strips.pop(i, None)
-        # Rows never scroll sideways (overflow-x is hidden), so only the row count sizes the pane;
-        # a width that followed the longest row would relayout the screen on almost every step.
-        size = Size(self.scrollable_content_region.width, len(lines))
-        if size != self.virtual_size:
-            self.virtual_size = size
-            self.refresh()
-            return
+        self._resize_rows(n)
         self._refresh_rows(changed)
 
     def set_row(self, row: int, text: Text) -> None:
@@ -53,7 +68,54 @@ class LinePane(ScrollView, can_focus=True):
         self._strips.pop(row, None)
         self._refresh_rows([row])
 
-    def _refresh_rows(self, rows: list[int]) -> None:
+    def set_count(self, count: int) -> None:
+        """For a pane that makes its rows on demand: how many there are now (forgets every strip)."""
+        self._strips.clear()
+        self._resize_rows(count)
+        self.refresh()
+
+    def forget_rows(self, rows) -> None:
+        """For a pane that makes its rows on demand: these rows changed (redrawn if on screen)."""
+        for r in rows:
+            self._strips.pop(r, None)
+        self._refresh_rows(rows)
+
+    def keep_strips(self, rows: range) -> None:
+        """Forget the strips of every row outside `rows` (a pane whose rows are made on demand)."""
+        for r in [r for r in self._strips if r not in rows]:
+            del self._strips[r]
+
+    def visible_rows(self) -> range:
+        """The rows on screen now."""
+        top = round(self.scroll_offset.y)
+        return range(top, min(self._count, top + max(0, self.scrollable_content_region.height)))
+
+    def _resize_rows(self, count: int) -> None:
+        """Set the row count. Rows never scroll sideways (overflow-x is hidden), so only the count sizes the
+        pane, and a layout happens only when the pane's height or its scrollbar can change."""
+        old, self._count = self._count, count
+        if count == old:
+            return
+        size = Size(self.scrollable_content_region.width, count)
+        if self._needs_layout(old, count):
+            self.virtual_size = size
+            self.refresh()
+            return
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)        # scrollbar sizes; a scrollbar shown or hidden relayouts by itself
+        self.refresh()
+
+    def _needs_layout(self, old: int, new: int) -> bool:
+        if not self.is_mounted or not self.region:
+            return True
+        height = self.scrollable_content_region.height
+        if self.styles.height is not None and self.styles.height.is_auto:
+            # The pane grows and shrinks with its rows until its cap: both counts past what it shows
+            # now means it is capped (scrolling) before and after.
+            return not (old > height and new > height)
+        return (old > height) != (new > height)
+
+    def _refresh_rows(self, rows) -> None:
         top = round(self.scroll_offset.y)
         height = self.scrollable_content_region.height
         width = self.size.width
@@ -73,6 +135,15 @@ class LinePane(ScrollView, can_focus=True):
         elif row + m >= top + height:
             self.scroll_to(y=row + m - height + 1, animate=False, immediate=True)
 
+    def on_resize(self, event: events.Resize) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            self._width = width
+            self._strips.clear()
+            redraw = getattr(self.app, "schedule_redraw", None)
+            if redraw is not None:
+                redraw()                 # lines laid out for the old width are laid out again
+
     def render_lines(self, crop: Region) -> list[Strip]:
         # The pane's style and width are the same for every line of one pass; computing them walks
         # the DOM, so once per pass rather than once per line (a relayout re-renders every line).
@@ -86,12 +157,15 @@ class LinePane(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         style, width = self._pass or (self.rich_style, self.scrollable_content_region.width)
-        if row >= len(self._lines):
+        if row >= self._count:
             return Strip.blank(width, style)
         strip = self._strips.get(row)
         if strip is None:
-            text = self._lines[row]
+            text = self.row(row)
+            if len(text) > 2 * width + 8:             # never measure what the pane cannot show
+                text = text[:2 * width + 8]
             text.end = ""
             strip = Strip(list(text.render(self.app.console)), text.cell_len)
             self._strips[row] = strip
+            WORK["lines rendered"] += 1
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
