@@ -16,7 +16,7 @@ _WHERE = {
     "REGISTRY": "ops", "Op": "ops",
     "Edge": "paths", "Path": "paths", "Paths": "paths", "chain_paths": "paths",
     "Node": "program", "Program": "program",
-    "Scenario": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
+    "Scenario": "scenario", "QuizSpec": "scenario", "load_scenario": "scenario", "load_scenario_text": "scenario",
     "Contribution": "stepper", "Cursor": "stepper", "Event": "stepper", "Phase": "stepper",
     "StepKind": "stepper", "Stepper": "stepper", "UpdateInfo": "stepper", "Mode": "stepper", "TangentTerm": "stepper",
     "PassCosts": "tangents", "TangentSeed": "tangents", "tangent_name": "tangents",

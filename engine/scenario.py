@@ -26,7 +26,7 @@ from .importers import safetensors
 from .tomltext import clip, did_you_mean, find_line, show, toml_error
 from .tomlvalues import check_total, count, get, literal, literal_shape, only, type_name
 
-TABLES = ("scenario", "values", "params", "data", "graph", "train", "break")
+TABLES = ("scenario", "values", "params", "data", "graph", "train", "break", "quiz")
 BREAK_KEYS = ("when", "at", "phase", "ignore", "name", "enabled")
 INITS = ("normal", "uniform", "zeros", "ones")
 TRAIN_KEYS = ("loss", "learning_rate", "steps", "grad_norm_limit", "optimizer", "momentum", "dampening",
@@ -52,6 +52,7 @@ class Scenario:
     breakpoints: list[dict] = field(default_factory=list)   # [[break]] tables, checked: Stepper.add_breakpoint(**b)
     training: Training = SGD            # the optimizer, its options, schedules and per-param overrides
     warnings: dict[int, str] = field(default_factory=dict)   # node id -> a likely mistake, said at load
+    quiz: QuizSpec | None = None        # [quiz]: the TUI asks for these before it shows them
 
     @property
     def loss(self) -> int:
@@ -65,6 +66,70 @@ class Scenario:
         for i in self.program.noise:
             out[i] = noise(self.seed, i, iteration, self.program.nodes[i].shape)
         return out
+
+
+@dataclass(frozen=True)
+class QuizSpec:
+    """[quiz]: the nodes whose value (forward) or gradient contributions (backward) the quiz asks for, and how
+    close an answer must be: |answer - value| <= tolerance * |value|."""
+
+    values: tuple[int, ...]
+    grads: tuple[int, ...]
+    tolerance: float = 1e-3
+
+    @classmethod
+    def every(cls, program: Program, tolerance: float = 1e-3) -> QuizSpec:
+        """Without an `ask` list: every [graph] key's value, then the gradient of every named node that gets one."""
+        keys = [n.id for n in program.nodes if n.key is not None]
+        return cls(tuple(i for i in keys if program.nodes[i].op is not None),
+                   tuple(i for i in keys if program.needs_grad[i]), tolerance)
+
+
+QUIZ_KEYS = ("ask", "tolerance")
+
+
+def _quiz(spec: dict, program: Program) -> QuizSpec:
+    """[quiz] checked against the program: ask lists names (their values) and grad(name) (their gradients)."""
+    only(spec, "quiz", QUIZ_KEYS)
+    tolerance = get(spec, "quiz", "tolerance", float, 1e-3)
+    if not 0 < tolerance < 1:
+        raise ScenarioError(f"tolerance is relative, a number between 0 and 1 (1e-3: within 0.1%), got "
+                            f"{show(tolerance)}", table="quiz", key="tolerance")
+    if "ask" not in spec:
+        return QuizSpec.every(program, tolerance)
+    ask = spec["ask"]
+    if not isinstance(ask, list) or not ask or not all(isinstance(a, str) for a in ask):
+        raise ScenarioError(f'ask is a list of node names and grad(name), like ["u", "v", "grad(x)"], got '
+                            f"{type_name(ask) if not isinstance(ask, list) else show(ask)}", table="quiz", key="ask")
+    values, grads = [], []
+    names = list(program.by_name)
+    for entry in ask:
+        text = entry.strip()
+        grad = text.startswith("grad(") and text.endswith(")")
+        name = text[5:-1].strip() if grad else text
+        if not name.isidentifier():
+            raise ScenarioError(f"{clip(entry, 40)!r} is not a node name or grad(name)", table="quiz", key="ask")
+        node = program.by_name.get(name)
+        if node is None:
+            raise ScenarioError(f"{clip(name, 40)!r} names no node{did_you_mean(name, names)}; ask names [graph] "
+                                f"keys, inputs and params", table="quiz", key="ask")
+        n = program.nodes[node]
+        if grad and not program.needs_grad[node]:
+            raise ScenarioError(f"no gradient flows to {name!r} (it does not lead to the loss, or nothing it "
+                                f"depends on varies): grad({name}) has nothing to ask", table="quiz", key="ask")
+        if not grad and n.op is None:
+            what = _QUIZ_KIND.get(n.kind, n.kind)
+            raise ScenarioError(f"{name!r} is a{'n' if what[0] in 'aeiou' else ''} {what}: its value is given, "
+                                f"not computed; ask grad({name}) for its gradient",
+                                table="quiz", key="ask")
+        into = grads if grad else values
+        if node in into:
+            raise ScenarioError(f"{clip(entry, 40)!r} is asked twice", table="quiz", key="ask")
+        into.append(node)
+    return QuizSpec(tuple(values), tuple(grads), tolerance)
+
+
+_QUIZ_KIND = {"value": "input", "param": "param", "data": "data column"}
 
 
 def noise(seed: int, node: int, iteration: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -225,7 +290,8 @@ class _Loader:
         training = _training(train, program, lr, steps)
         breaks = _breakpoints(doc.get("break", []), program)
         warnings = self.broadcast_warnings(meta, program, graph)
-        return Scenario(warnings=warnings, title=title, description=description.strip(), path=Path(self.file) if self.base_dir
+        quiz = _quiz(doc["quiz"], program) if "quiz" in doc else None
+        return Scenario(quiz=quiz, warnings=warnings, title=title, description=description.strip(), path=Path(self.file) if self.base_dir
                         else None, seed=seed, program=program, initial=initial, learning_rate=lr,
                         steps=steps, data=data, grad_norm_limit=None if math.isinf(limit) else limit,
                         source=self.text, work=work, breakpoints=breaks, training=training)
