@@ -25,8 +25,10 @@ from .actions import debugging, guarded, motion, playing
 from .bindings import BY_ACTION, KeyState, When, can
 from .commands import ScenarioCommands
 from .debugger import Debugger
+from .forward import ForwardMode
 from .messages import NodeSelected, RunDone, RunProgress
 from .playback import Playback
+from .quiz import Quiz, Reach, asking
 from .screens.ask import AskNumber
 from .screens.error import ErrorScreen
 from .screens.gradcheck import check_in_background
@@ -59,6 +61,8 @@ class GradstepApp(App):
         self.changed_kind: StepKind | None = None      # and what that step did
         self.playback = Playback(self)
         self.debugger = Debugger(self)
+        self.forward = ForwardMode(self)       # forward mode and the pass counter
+        self.quiz = Quiz(self)                 # predict, then reveal
         self.main = MainScreen()
         self._redraw_pending = False
         self._anomaly_tick = -1
@@ -99,6 +103,8 @@ class GradstepApp(App):
         old, self.stepper = self.stepper, st
         self._anomaly_tick = -1
         self.debugger.adopt(old, st, reloaded)
+        self.forward.adopt(st, reloaded)
+        self.quiz.adopt(st, reloaded)
         self.main.load(st, reloaded)
         if isinstance(self.screen, ErrorScreen):
             self.pop_screen()
@@ -191,11 +197,11 @@ class GradstepApp(App):
         nxt = next_node(st)
         return nxt if nxt is not None else st.program.loss
 
-    action_step = motion(methodcaller("step"), "One node forward (or one param update).")
+    action_step = asking(Reach.STEP, motion(methodcaller("step"), "One node forward (or one param update)."))
     action_back = motion(methodcaller("back"), "One node back, exactly.")
-    action_finish = motion(methodcaller("run_phase"), "To the end of the phase.")
+    action_finish = asking(Reach.PHASE, motion(methodcaller("run_phase"), "To the end of the phase."))
     action_unfinish = motion(methodcaller("back_phase"), "Back to the start of the phase.")
-    action_iteration = motion(methodcaller("run_iteration"), "One whole iteration.")
+    action_iteration = asking(Reach.ITERATION, motion(methodcaller("run_iteration"), "One whole iteration."))
     action_back_iteration = motion(methodcaller("back_iteration"), "Back to the start of the iteration.")
     action_start = motion(methodcaller("seek", 0), "Back to tick 0.")
 
@@ -218,6 +224,18 @@ class GradstepApp(App):
     action_watch = debugging(Debugger.ask_watch)
     action_breakpoints = debugging(Debugger.show_list)
     action_health = debugging(Debugger.open_health)
+
+    # ------------------------------------------------------------------ teaching: forward mode, quiz, pictures
+    def action_forward_mode(self) -> None:
+        self.forward.ask()
+
+    def action_quiz(self) -> None:
+        self.quiz.toggle()
+
+    @guarded
+    def action_save_svg(self) -> None:
+        from .frames import save_screen
+        self.notify(f"saved {save_screen(self)}", timeout=4)
 
     # ------------------------------------------------------------------ playing
     action_play = playing(Playback.play)

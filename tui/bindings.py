@@ -139,6 +139,12 @@ ACTIONS: tuple[Action, ...] = (
     Action("H", "health", "health", "Gradient health over the iterations: gradient norms, update ratios, dead "
            "units, gradient flow.", "H"),
     Action("x", "gradcheck", "grad check", "Check every gradient against central differences, per param.", "x"),
+    Action("m", "forward_mode", "mode", "Switch modes: forward mode carries a tangent ẋ beside each value, seeded "
+           "at an input picked from a list or along a random direction; or back to reverse mode.", "m", "m"),
+    Action("a", "quiz", "quiz", "Quiz mode on or off: before an asked node's value or gradient contribution is shown, "
+           "type your prediction; it is marked, then revealed with its formula.", "a", "a"),
+    Action("S", "save_svg", "save SVG", "Save the screen as an SVG picture (gradstep-SCENARIO-tick-N.svg in the "
+           "current folder).", "S"),
     Action("r", "reload", "reload", "Reload the scenario from disk (also automatic when the file changes).", "r",
            when=When.UNLESS_RUNNING),
     Action("o", "open", "open", "Open another scenario (file picker; ctrl+p also lists the bundled ones).", "o",

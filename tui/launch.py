@@ -18,14 +18,30 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in cli.COMMANDS:
         return cli.main(argv)
+    if argv and argv[0] in UI_COMMANDS:          # commands that run the app itself: imported only when used
+        return cli.guarded(UI_COMMANDS[argv[0]](), argv[1:])
     return cli.guarded(_tui, argv)
+
+
+def _frames():
+    from .frames import main as frames
+    return frames
+
+
+def _serve():
+    from .serve import main as serve
+    return serve
+
+
+UI_COMMANDS = {"frames": _frames, "serve": _serve}
 
 
 def _tui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="gradstep",
         description="A terminal step-debugger for backpropagation. With no command, opens the TUI.",
-        epilog=f"commands (headless): {', '.join(cli.COMMANDS)}; see `gradstep COMMAND --help`")
+        epilog=f"commands (headless): {', '.join(cli.COMMANDS)}; frames (SVG for slides), serve (in a browser); "
+               f"see `gradstep COMMAND --help`")
     parser.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled two-layer net)")
     parser.add_argument("--version", action="version", version="gradstep 0.1.0")
     args = parser.parse_args(argv)

@@ -9,8 +9,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from gradstep.engine import GradCheck, Stepper, gradcheck
+from gradstep.engine import DirectionalCheck, GradCheck, Stepper, directional_check, gradcheck
 
+from ..forward import directional_text
 from ..palette import BAD, GOOD, HIGHLIGHT, MUTED
 
 
@@ -34,10 +35,11 @@ class GradCheckScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,x,q,enter", "close", "close", priority=True)]
 
-    def __init__(self, report: GradCheck, iteration: int):
+    def __init__(self, report: GradCheck, iteration: int, directional: DirectionalCheck | None = None):
         super().__init__()
         self.report = report
         self.iteration = iteration
+        self.directional = directional      # forward mode against reverse mode along a random direction
 
     def compose(self) -> ComposeResult:
         verdict = Text("all gradients agree" if self.report.passed else "some gradients DISAGREE",
@@ -45,6 +47,8 @@ class GradCheckScreen(ModalScreen[None]):
         with VerticalScroll(id="check-box"):
             yield Static(Text(f"Iteration {self.iteration}: backprop vs central differences. ") + verdict)
             yield Static(result_table(self.report))
+            if self.directional is not None:
+                yield Static(directional_text(self.directional))
             for w in self.report.warnings:
                 yield Static(Text(f"warning: {w}", style=HIGHLIGHT))
             yield Static(Text("escape closes", style=MUTED))
@@ -60,14 +64,15 @@ def check_in_background(app, st: Stepper) -> None:
     """Check the gradients of the current iteration in a thread; the result screen opens when done."""
     leaves = dict(st.leaves_for(st.iteration))
     leaves.update({u.param: u.w for u in st.updates()})
-    program, iteration = st.program, st.iteration
+    program, iteration, seed = st.program, st.iteration, st.scenario.seed
 
     def work() -> None:              # touches no widget: the UI thread opens the screen
         try:
             report = gradcheck(program, leaves, iteration=iteration)
+            directional = directional_check(program, leaves, iteration, seed)
         except Exception as e:
             app.call_from_thread(app.notify, f"{type(e).__name__}: {e}", title="gradient check failed",
                                  severity="error")
             return
-        app.call_from_thread(lambda: app.push_screen(GradCheckScreen(report, iteration)))
+        app.call_from_thread(lambda: app.push_screen(GradCheckScreen(report, iteration, directional)))
     app.run_worker(work, thread=True, group="check", exit_on_error=False)

@@ -19,6 +19,7 @@ from ..widgets.gradients import GradientsPane
 from ..widgets.graph import GraphPane
 from ..widgets.losscurve import LossCurve
 from ..widgets.status import Banner, StatusLine
+from ..widgets.tangents import TangentsPane
 from ..widgets.updates import UpdatesPane
 from ..widgets.values import ValuesPane
 from ..widgets.watches import WatchesPane
@@ -51,6 +52,7 @@ class MainScreen(Screen):
         self.graph = GraphPane(id="graph")
         self.values = ValuesPane(id="values")
         self.watches = WatchesPane(id="watches")
+        self.tangents = TangentsPane(id="tangents")
         self.gradients = GradientsPane(id="gradients")
         self.updates = UpdatesPane(id="updates")
         self.curve = LossCurve(id="loss")
@@ -63,6 +65,7 @@ class MainScreen(Screen):
             with Vertical(id="left"):
                 yield self.graph
                 yield self.values
+                yield self.tangents
                 yield self.watches
             with Vertical(id="right"):
                 yield self.gradients
@@ -94,6 +97,7 @@ class MainScreen(Screen):
             self.status.show(st, st.scenario.title, view.play)
             self.graph.show(st, sel, health=health)
             self.values.show(st, sel, forward)
+            self.tangents.show(st, sel, forward, self.app.forward.costs, self.app.forward.engaged)
             self.watches.show(st, list(view.watches))
             self.gradients.show(st, sel, backward)
             # Right after the update that ended an iteration: that iteration's updates, not the next one's.

@@ -8,6 +8,7 @@ from gradstep.engine import Stepper, fmt_shape
 from ..palette import CHANGED, FAINT, LABEL, MUTED, PENDING, SHAPE
 from . import tensorview
 from .lines import LinePane
+from .tangents import tangent_beside, value_width
 
 def node_label(node) -> str:
     """How a node is named in the value and gradient lists."""
@@ -54,11 +55,12 @@ class ValuesPane(LinePane):
                 continue
             hot = n.id in changed
             hit = self._cache.get(n.id)
-            if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width:
+            if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width or hit[4] is not st.seed:
                 t = Text(no_wrap=True, end="")
                 t.append(f"{node_label(n)} = ", style=CHANGED if hot else LABEL)
-                t.append(tensorview.short(a, width - t.cell_len), style=CHANGED if hot else "")
-                hit = (a, hot, t, width)
+                t.append(tensorview.short(a, value_width(st, width - t.cell_len)), style=CHANGED if hot else "")
+                tangent_beside(t, st, n.id, width)          # forward mode: '  ċ = 1'
+                hit = (a, hot, t, width, st.seed)
                 self._cache[n.id] = hit
             out.append(hit[2])
         self.set_lines(out)
