@@ -139,7 +139,7 @@ def write_page(paths: list[Path], out: Path, title: str) -> Path:
         frames.append(json.dumps(base64.b64encode(svg.encode("utf-8")).decode("ascii")))
         m = re.search(r'class="[^"]*-title"[^>]*>([^<]*)<', svg)
         # "</" inside a script would end it: a title from the file cannot close the page's script
-        titles.append(json.dumps(html.unescape(m.group(1)) if m else p.stem).replace("</", "<\\/"))
+        titles.append(json.dumps(html.unescape(m.group(1)).replace("\xa0", " ") if m else p.stem).replace("</", "<\\/"))
     page = out / "index.html"
     text = PAGE.format(title=html.escape(title), frames=",\n".join(frames), titles=",\n".join(titles))
     page.write_text(text, encoding="utf-8")

@@ -92,12 +92,13 @@ def parse_answer(text: str) -> Fraction | float:
 
 def is_right(answer: Fraction | float, value: float, tolerance: float) -> bool:
     """|answer - value| <= tolerance·|value| in exact arithmetic (the edge counts as right), at least within 1e-12;
-    nan wants nan and ±inf the same infinity."""
+    the value is read as the shortest decimal that is that float (repr: 0.1, not 0.1000000000000000055...), so
+    the edges are where a person computes them. nan wants nan and ±inf the same infinity."""
     if math.isnan(value) or math.isinf(value):
         return isinstance(answer, float) and (math.isnan(answer) if math.isnan(value) else answer == value)
     if isinstance(answer, float):
         return False
-    truth = Fraction(value)
+    truth = Fraction(repr(float(value)))
     return abs(answer - truth) <= max(Fraction(repr(tolerance)) * abs(truth), FLOOR)
 
 

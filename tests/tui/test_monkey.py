@@ -176,7 +176,8 @@ def assert_survived(app: MonkeyApp, replay: str) -> None:
 
 @pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-async def test_monkey(path):
+async def test_monkey(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # S saves the screen into the current folder
     rng = random.Random(f"{SEED}:{path.name}")
     app = MonkeyApp(path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -188,8 +189,9 @@ async def test_monkey(path):
 
 
 @pytest.mark.timeout(TIMEOUT)
-async def test_monkey_from_the_error_screen(scenario_copy):
+async def test_monkey_from_the_error_screen(scenario_copy, tmp_path, monkeypatch):
     """Start on a scenario that does not load (the error screen, no Stepper at all), then fix it."""
+    monkeypatch.chdir(tmp_path)          # S saves the screen into the current folder
     path = scenario_copy(BROKEN)
     rng = random.Random(f"{SEED}:{path.name}")
     app = MonkeyApp(path)
