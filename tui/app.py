@@ -94,8 +94,9 @@ class GradstepApp(App):
         if self.watch_file:
             self.set_interval(POLL, self.source.poll)
 
-    def on_resize(self) -> None:
-        self.main.set_class(self.size.height < 36 or self.size.width < 110, "compact")
+    def on_resize(self, event) -> None:
+        size = event.size                    # the new size (self.size can still be the old one here)
+        self.main.set_class(size.height < 36 or size.width < 110, "compact")
         self.schedule_redraw()
 
     def adopt(self, st: Stepper, reloaded: bool) -> None:
@@ -312,6 +313,9 @@ class GradstepApp(App):
         self.playback.stop()
         check_in_background(self, self.stepper)
         self.notify("checking gradients…", timeout=1)
+
+    def action_inspect(self) -> None:
+        self.main.inspect()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

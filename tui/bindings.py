@@ -122,6 +122,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("enter", "toggle_layer", "fold", "Collapse or expand the selected node's layer ([graph] key).",
            "enter", "enter", when=When.FOLD),
     Action("z", "toggle_all", "fold all", "Collapse every layer, or expand them all.", "z", "z", when=When.ALWAYS),
+    Action("t", "inspect", "element", "Element by element: focus the Element pane (arrows move its cursor, shift+arrows "
+           "a block, v value or gradient, a click picks a cell); t again goes back to the graph.", "t", "t"),
     Action("left_square_bracket", "eta_half", "η/2", "Halve the learning rate η (from this iteration on).",
            "[", "]"),
     Action("right_square_bracket", "eta_double", "η×2", "Double the learning rate η (from this iteration on).",

@@ -5,7 +5,7 @@ change of scheme happens here alone.
 """
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from gradstep.engine import Phase
 
@@ -26,6 +26,8 @@ ERROR_TEXT = "#ff8787"       # an error message in full
 SELECTED_ROW = "on #2d3f5f"  # background of the selected line of the graph
 ANOMALY_MARK = "bold white on red"   # the "!" before the node that produced NaN or ±inf
 ANOMALY_LABEL = "bold red"
+CURSOR_CELL = "bold #ffffff"         # the element cursor on a heatmap cell (╳, over the cell's colour)
+CURSOR_NUMBER = "bold reverse"       # the element cursor on a number in a table
 WARNING_MARK = f"bold {HIGHLIGHT}"  # the "!" before a node the scenario warned about at load (a surprising broadcast)
 BREAKPOINT = BAD             # ● a breakpoint pinned to a node's step
 BREAKPOINT_OFF = FAINT       # ○ one that is disabled
@@ -43,17 +45,36 @@ LOSS_BAR = "#5fafff"
 NOT_FINITE_CELL = "#ff00ff"
 
 
-def heat(v: float, scale: float) -> str:
-    """A heatmap cell: red for positive, blue for negative, brighter for larger |v| (up to scale)."""
-    if not math.isfinite(v):
-        return NOT_FINITE_CELL
-    k = min(1.0, abs(v) / scale) if scale > 0 else 0.0
+HEAT_LEVELS = 24            # colour steps each side of 0: cells of nearly equal values share a colour
+
+
+def _heat_colour(k: float, positive: bool) -> str:
     k = k ** 0.7
-    if v >= 0:
+    if positive:
         r, g, b = 40 + int(215 * k), 40 + int(40 * k), 40 + int(30 * k)
     else:
         r, g, b = 40 + int(30 * k), 40 + int(90 * k), 40 + int(215 * k)
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# Index HEAT_LEVELS + j (j in -HEAT_LEVELS..HEAT_LEVELS): the colour of level j; the last, a non-finite cell.
+_HEAT = ([_heat_colour(-j / HEAT_LEVELS, False) for j in range(-HEAT_LEVELS, 0)]
+         + [_heat_colour(j / HEAT_LEVELS, True) for j in range(0, HEAT_LEVELS + 1)] + [NOT_FINITE_CELL])
+
+
+def heat(v: float, scale: float) -> str:
+    """A heatmap cell: red for positive, blue for negative, brighter for larger |v| (up to scale)."""
+    return heat_styles(np.array([v], dtype=np.float64), scale)[0]
+
+
+def heat_styles(values: np.ndarray, scale: float) -> list[str]:
+    """heat() of every value at once (one colour per level, computed with NumPy, not per cell)."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        k = np.clip(v / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(v)
+        level = np.rint(k * HEAT_LEVELS).astype(np.int64) + HEAT_LEVELS
+    level[~np.isfinite(v)] = len(_HEAT) - 1
+    return [_HEAT[i] for i in level.tolist()]
 
 
 # ---------------------------------------------------------------- variables for gradstep.tcss

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -15,6 +16,7 @@ from gradstep.engine import StepKind, Stepper
 
 from ..bindings import bindings
 from ..finished import FinishedIteration
+from ..widgets.element import ElementPane
 from ..widgets.gradients import GradientsPane
 from ..widgets.graph import GraphPane
 from ..widgets.losscurve import LossCurve
@@ -25,6 +27,15 @@ from ..widgets.values import ValuesPane
 from ..widgets.watches import WatchesPane
 
 NOTHING: frozenset[int] = frozenset()
+ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+
+
+def routed(table: list[Binding]) -> list[Binding]:
+    """The bindings table, each arrow key first routed through the screen: with the Element pane focused
+    the arrows move its cursor, elsewhere they do what the table says (its binding acts, and dims)."""
+    arrows = [Binding(k.strip(), f"screen.arrow({k.strip()!r}, {b.action!r})", b.description, show=False,
+                      priority=True) for b in table for k in b.key.split(",") if k.strip() in ARROWS]
+    return arrows + table
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,14 @@ class MainScreen(Screen):
     """Everything at once, pudb style. Bindings live here (not on the App) so that they do not
     reach into modal screens, where a typed 'e' or 'n' belongs to an input field."""
 
-    BINDINGS = bindings()
+    BINDINGS = routed(bindings())
 
     def __init__(self):
         super().__init__()
         self.status = StatusLine(id="status")
         self.banner = Banner(id="banner")
         self.graph = GraphPane(id="graph")
+        self.element = ElementPane(id="element")
         self.values = ValuesPane(id="values")
         self.watches = WatchesPane(id="watches")
         self.tangents = TangentsPane(id="tangents")
@@ -64,6 +76,7 @@ class MainScreen(Screen):
         with Horizontal(id="panes"):
             with Vertical(id="left"):
                 yield self.graph
+                yield self.element
                 yield self.values
                 yield self.tangents
                 yield self.watches
@@ -78,10 +91,12 @@ class MainScreen(Screen):
                   self.updates: "Updates", self.curve: "Loss", self.watches: "Watches"}
         for pane, title in titles.items():
             pane.border_title = title
+        self.element.border_title = "Element"
 
     def load(self, st: Stepper, keep_folds: bool) -> None:
         """A new Stepper: lay out its program and forget what the panes kept of the old one."""
-        self.graph.load(st.program, self.graph.folded if keep_folds else None)
+        self.graph.load(st.program, self.graph.folded if keep_folds else None, st.scenario.warnings)
+        self.element.reset(st.scenario.warnings)
         self.values.reset()
         self.gradients.reset(st)
         self.curve.clear()
@@ -95,8 +110,10 @@ class MainScreen(Screen):
         with np.errstate(all="ignore"):
             health = st.health_now()         # once per redraw: the graph's badges, the update ratios
             self.status.show(st, st.scenario.title, view.play)
+            self._note = self.graph.warning(sel)
             self.graph.show(st, sel, health=health)
             self.values.show(st, sel, forward)
+            self.element.show(st, sel)
             self.tangents.show(st, sel, forward, self.app.forward.costs, self.app.forward.engaged)
             self.watches.show(st, list(view.watches))
             self.gradients.show(st, sel, backward)
@@ -107,7 +124,29 @@ class MainScreen(Screen):
 
     def say(self, lines: list[str], kind: str = "error") -> None:
         """The banner under the status line (nothing to say hides it); kind "warning" for a breakpoint hit."""
+        note = getattr(self, "_note", None)     # the selected node's warning from the scenario's load
+        if note:
+            kind = kind if lines else "warning"
+            lines = [*lines, f"! {note}"]
         self.banner.say("\n".join(lines) or None, kind)
+
+    async def action_arrow(self, key: str, action: str) -> None:
+        """An arrow key: the Element pane's cursor when that pane is focused, else the table's action."""
+        app = self.app
+        if self.element.has_focus and app.stepper is not None and not app.playback.running:
+            self.element.move(*ARROWS[key])
+            return
+        await app.run_action(action, self)
+
+    def inspect(self) -> None:
+        """t: focus the Element pane (in the compact layout it takes the Forward values pane's place), or
+        go back to the graph."""
+        if self.element.has_focus:
+            self.set_class(False, "-inspect")
+            self.graph.focus()
+            return
+        self.set_class(True, "-inspect")
+        self.call_after_refresh(self.element.focus)
 
     def run_started(self, text: str) -> None:
         self.status.show_text(text)
