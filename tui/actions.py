@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 
 from gradstep.engine import Stepper
 
+from .bindings import ACTIONS, When
 from .playback import Playback
 
 if TYPE_CHECKING:
@@ -54,3 +55,27 @@ def debugging(method: Callable[[Debugger], None]):
         method(self.debugger)
     action.__doc__ = method.__doc__
     return action
+
+
+def refused(app: GradstepApp, key: str) -> bool:
+    """A key of the table that cannot act now (its Footer entry is dimmed): say why. True if it said so."""
+    row = next((a for a in ACTIONS if key in a.keys.split(",")), None)
+    if row is None or app.check_action(row.action, ()):
+        return False
+    s, st = app.key_state(), app.stepper
+    key_name = row.display.split()[0]
+    if not s.loaded:
+        why = "no scenario is loaded: o opens one"
+    elif s.running:
+        why = "a background run owns the replay: esc stops it"
+    elif row.when in (When.AHEAD, When.PLAY):
+        why = (f"the end of the replay: iteration {st.steps:,} of {st.steps:,} is done. p steps back, home goes to "
+               f"the start, g to an iteration")
+    elif row.when in (When.BEHIND, When.REWIND):
+        why = "the very start of the replay: nothing before it. n steps forward"
+    elif row.when is When.FOLD:
+        why = "the selected node is not one of a layer's several nodes: nothing to fold"
+    else:
+        return False
+    app.notify(f"{key_name}: {why}", timeout=3)
+    return True

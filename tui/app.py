@@ -13,29 +13,32 @@ from operator import methodcaller
 from pathlib import Path
 from typing import Callable
 
+from textual import events
 from textual.app import App
+from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from gradstep.engine import Event, StepKind, Stepper
+from gradstep.engine import FULL, Event, StepKind, Stepper
 from gradstep.scenarios import bundled_dir
 
-from . import palette
-from .actions import debugging, guarded, motion, playing
+from . import learning_rate, navigate, palette, view_options
+from .actions import debugging, guarded, motion, playing, refused
 from .bindings import BY_ACTION, KeyState, When, can
 from .commands import ScenarioCommands
 from .debugger import Debugger
 from .forward import ForwardMode
+from .finished import FinishedIteration, finished_iteration
 from .messages import NodeSelected, RunDone, RunProgress
 from .playback import Playback
 from .quiz import Quiz, Reach, asking
-from .screens.ask import AskNumber
 from .screens.error import ErrorScreen
 from .screens.gradcheck import check_in_background
 from .screens.help import HelpScreen
 from .screens.main import MainScreen, View
 from .screens.picker import OpenScenario
 from .source import ScenarioSource
+from .twins import Retrace, scene, twinned
 from .widgets.graph import next_node
 
 POLL = 1.0                                  # seconds between checks of the scenario file
@@ -48,6 +51,7 @@ class GradstepApp(App):
     TITLE = "gradstep"
     COMMANDS = App.COMMANDS | {ScenarioCommands}
     ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("ctrl+c", "quit", "quit", show=False, priority=True)]     # on every screen, always
 
     tick: reactive[int] = reactive(0)
     selected: reactive[int] = reactive(0)
@@ -59,6 +63,10 @@ class GradstepApp(App):
         self.stepper: Stepper | None = None
         self.changed: frozenset[int] = frozenset()     # nodes the last step wrote
         self.changed_kind: StepKind | None = None      # and what that step did
+        self.ended: int | None = None                  # the iteration that step finished, shown whole
+        self.finished = FinishedIteration()
+        self.digits: int | None = FULL                 # the selected node's numbers: every digit, or 4
+        self.retrace = Retrace()                       # the scenes the twin keys bring back
         self.playback = Playback(self)
         self.debugger = Debugger(self)
         self.forward = ForwardMode(self)       # forward mode and the pass counter
@@ -72,6 +80,15 @@ class GradstepApp(App):
     def path(self) -> Path:
         """The scenario file shown (or failing to load)."""
         return self.source.path
+
+    @property
+    def shown(self) -> Stepper | None:
+        """The Stepper the panes show: right after the step that finished an iteration, that iteration
+        ended (Stepper.ended), else the Stepper itself."""
+        st = self.stepper
+        if st is None or self.ended is None or finished_iteration(st) != self.ended:
+            return st
+        return self.finished.of(st, self.ended)
 
     def get_css_variables(self) -> dict[str, str]:
         """The palette's colours, as the $variables gradstep.tcss uses."""
@@ -111,7 +128,7 @@ class GradstepApp(App):
             self.pop_screen()
         self.sub_title = st.scenario.title
         self.selected, self.tick = self._default_selection(), st.tick
-        self.changed, self.changed_kind = frozenset(), None
+        self.changed, self.changed_kind, self.ended = frozenset(), None, None
         self.check_anomaly()
         self.redraw()
 
@@ -134,8 +151,9 @@ class GradstepApp(App):
         st = self.stepper
         if st is None or self.playback.running or not self.main.is_mounted:
             return
+        shown = self.shown
         self.main.show(View(st, self.selected, self.changed, self.changed_kind, self.playback.text(),
-                            tuple(self.debugger.breaks.watches)))
+                            tuple(self.debugger.breaks.watches), self.digits, shown if shown is not st else None))
         self.banner()
 
     def banner(self) -> None:
@@ -168,11 +186,20 @@ class GradstepApp(App):
         st = self.stepper
         self.changed = frozenset(event.writes) if event is not None else frozenset()
         self.changed_kind = event.kind if event is not None else None
+        k = finished_iteration(st)
+        self.ended = k if event is not None and event.iteration == k else None     # this step finished k
         if select:
             self.selected = self._default_selection(event)
         self.tick = st.tick
         self.check_anomaly()
         self.debugger.after_motion()
+        if not self.playback.running:
+            self.retrace.settle(scene(self))          # where a background run the last key started ended
+        self.schedule_redraw()
+
+    def redraw_here(self) -> None:
+        """The Stepper recomputed where it stands (η changed): the same selection and view, new numbers."""
+        self.check_anomaly()
         self.schedule_redraw()
 
     def check_anomaly(self) -> bool:
@@ -198,24 +225,28 @@ class GradstepApp(App):
         nxt = next_node(st)
         return nxt if nxt is not None else st.program.loss
 
-    action_step = asking(Reach.STEP, motion(methodcaller("step"), "One node forward (or one param update)."))
-    action_back = motion(methodcaller("back"), "One node back, exactly.")
-    action_finish = asking(Reach.PHASE, motion(methodcaller("run_phase"), "To the end of the phase."))
-    action_unfinish = motion(methodcaller("back_phase"), "Back to the start of the phase.")
-    action_iteration = asking(Reach.ITERATION, motion(methodcaller("run_iteration"), "One whole iteration."))
-    action_back_iteration = motion(methodcaller("back_iteration"), "Back to the start of the iteration.")
-    action_start = motion(methodcaller("seek", 0), "Back to tick 0.")
-
-    @guarded
-    def action_end(self) -> None:
-        self.playback.stop()
-        self.playback.start_run(self.stepper.steps)
-
+    action_step = asking(Reach.STEP, twinned("step", motion(methodcaller("step"),
+                                                            "One node forward (or one param update).")))
+    action_back = twinned("back", motion(methodcaller("back"), "One node back, exactly."))
+    action_finish = asking(Reach.PHASE, twinned("finish", motion(methodcaller("run_phase"),
+                                                                 "To the end of the phase.")))
+    action_unfinish = twinned("unfinish", motion(methodcaller("back_phase"), "Back to the start of the phase."))
+    action_iteration = asking(Reach.ITERATION, twinned("iteration", motion(methodcaller("run_iteration"),
+                                                                          "One whole iteration.")))
+    action_back_iteration = twinned("back_iteration", motion(methodcaller("back_iteration"),
+                                                             "Back to the start of the iteration."))
+    action_start = twinned("start", motion(methodcaller("seek", 0), "Back to tick 0."))
+    action_end = twinned("end", playing(Playback.run_to_end), background=True)
     action_goto = debugging(Debugger.ask_place)
 
     def ask(self, screen: Screen, then: Callable) -> None:
         """Open a modal screen; `then` gets its answer unless it was cancelled."""
         self.push_screen(screen, lambda value: None if value is None else then(value))
+
+    def on_key(self, event: events.Key) -> None:
+        """A key the table has but that cannot act now (dimmed in the Footer): say why, once per press."""
+        if self.screen is self.main:
+            refused(self, event.key)
 
     # ------------------------------------------------------------------ breakpoints, watches, health
     action_continue = debugging(Debugger.continue_)
@@ -242,8 +273,8 @@ class GradstepApp(App):
     action_play = playing(Playback.play)
     action_rewind = playing(Playback.rewind)
     action_stop = playing(Playback.stop)
-    action_faster = playing(Playback.faster)
-    action_slower = playing(Playback.slower)
+    action_faster = twinned("faster", playing(Playback.faster))
+    action_slower = twinned("slower", playing(Playback.slower))
 
     def on_run_progress(self, message: RunProgress) -> None:
         self.playback.progress(message)
@@ -251,51 +282,23 @@ class GradstepApp(App):
     def on_run_done(self, message: RunDone) -> None:
         self.playback.done(message)
 
-    # ------------------------------------------------------------------ selection and layers
+    # ------------------------------------------------------------------ selection, layers, what is shown
     def on_node_selected(self, message: NodeSelected) -> None:
         if self.stepper is not None and not self.playback.running:
             self.selected = message.node
 
-    def action_select_up(self) -> None:
-        self.selected = self.main.graph.neighbour(self.selected, -1, follow=True)
-
-    def action_select_down(self) -> None:
-        self.selected = self.main.graph.neighbour(self.selected, +1, follow=True)
-
-    @guarded
-    def action_toggle_layer(self) -> None:
-        graph = self.main.graph
-        if graph.toggle(self.selected):
-            self.selected = graph.rows[graph.row_of[self.selected]].node
-            self.schedule_redraw()
-
-    @guarded
-    def action_toggle_all(self) -> None:
-        graph = self.main.graph
-        graph.toggle_all()
-        if self.stepper is not None:
-            self.selected = graph.rows[graph.row_of[self.selected]].node if graph.rows else 0
-        self.schedule_redraw()
+    action_select_up = twinned("select_up", lambda self: navigate.select(self, -1))
+    action_select_down = twinned("select_down", lambda self: navigate.select(self, +1))
+    action_toggle_layer = twinned("toggle_layer", guarded(navigate.toggle_layer))
+    action_toggle_all = twinned("toggle_all", guarded(navigate.toggle_all))
+    action_toggle_digits = view_options.toggle_digits
+    action_loss_log = view_options.toggle_log
+    action_loss_zoom = view_options.ask_zoom
 
     # ------------------------------------------------------------------ learning rate
-    @guarded
-    def set_eta(self, eta: float) -> None:
-        self.playback.stop()
-        self.stepper.set_eta(eta)
-        self.debugger.health.forget(self.stepper.iteration)
-        self.notify(f"η = {eta:g} from iteration {self.stepper.iteration} on", timeout=2)
-        self.after_motion(select=False)
-
-    def action_eta_half(self) -> None:
-        self.set_eta(self.stepper.eta / 2)
-
-    def action_eta_double(self) -> None:
-        self.set_eta(self.stepper.eta * 2 if self.stepper.eta > 0 else 0.001)
-
-    def action_eta_input(self) -> None:
-        self.playback.stop()
-        self.ask(AskNumber("New learning rate η (from this iteration on):", lo=0, hi=1e6, integer=False,
-                            value=f"{self.stepper.eta:g}"), lambda value: self.set_eta(float(value)))
+    action_eta_half = twinned("eta_half", learning_rate.halve)
+    action_eta_double = twinned("eta_double", learning_rate.double)
+    action_eta_input = learning_rate.ask
 
     # ------------------------------------------------------------------ files, checks, help
     def action_reload(self) -> None:

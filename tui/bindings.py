@@ -116,9 +116,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("home", "start", "start", "Go back to the very start (tick 0).", "home", "end", when=When.BEHIND),
     Action("end", "end", "end", "Run to the end of the replay (in the background).", "end", "home",
            when=When.AHEAD),
-    Action("up,k", "select_up", "select ↑", "Select the node above in the graph (or click a line).", "↑  k", "↓"),
-    Action("down,j", "select_down", "select ↓", "Select the node below in the graph (or click a line).",
-           "↓  j", "↑"),
+    Action("up,k", "select_up", "select ↑", "Select the node above in the graph (or click a line); with another "
+           "pane focused (tab, or a click), scroll that pane up.", "↑  k", "↓"),
+    Action("down,j", "select_down", "select ↓", "Select the node below in the graph (or click a line); with another "
+           "pane focused, scroll that pane down.", "↓  j", "↑"),
     Action("enter", "toggle_layer", "fold", "Collapse or expand the selected node's layer ([graph] key).",
            "enter", "enter", when=When.FOLD),
     Action("z", "toggle_all", "fold all", "Collapse every layer, or expand them all.", "z", "z", when=When.ALWAYS),
@@ -140,7 +141,13 @@ ACTIONS: tuple[Action, ...] = (
            "delete.", "L"),
     Action("H", "health", "health", "Gradient health over the iterations: gradient norms, update ratios, dead "
            "units, gradient flow.", "H"),
-    Action("x", "gradcheck", "grad check", "Check every gradient against central differences, per param.", "x"),
+    Action("d", "toggle_digits", "digits", "The selected node's numbers (value, gradient, update) with every digit "
+           "a float64 holds (the default, as Python prints them) or with 4 significant digits.", "d", "d"),
+    Action("l", "loss_log", "log loss", "Loss curve: log scale or linear (the axis says which).", "l", "l"),
+    Action("Z", "loss_zoom", "zoom loss", "Loss curve: show a range of iterations (200-300), or all of them again.",
+           "Z", "Z"),
+    Action("x", "gradcheck", "grad check", "Check every gradient against central differences, per param (esc or q "
+           "cancels a long check).", "x"),
     Action("m", "forward_mode", "mode", "Switch modes: forward mode carries a tangent ẋ beside each value, seeded "
            "at an input picked from a list or along a random direction; or back to reverse mode.", "m", "m"),
     Action("a", "quiz", "quiz", "Quiz mode on or off: before an asked node's value or gradient contribution is shown, "

@@ -105,6 +105,12 @@ class Playback:
         else:
             self.start_run(st.steps)
 
+    def run_to_end(self) -> None:
+        """Stop playing, then train to the end of the replay in the background."""
+        self.stop()
+        if self.app.stepper is not None:
+            self.start_run(self.app.stepper.steps)
+
     def rewind(self) -> None:
         st = self.app.stepper
         if self.state is not PlayState.IDLE:

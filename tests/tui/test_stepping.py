@@ -55,7 +55,9 @@ async def test_finish_phase_and_reverse_finish():
         x = st.program.node("x").id
         expected = math.exp(math.sin(X ** 2)) * math.cos(X ** 2) * 2 * X
         assert math.isclose(float(st.grad(x)), expected, rel_tol=1e-12)
-        await pilot.press("F")                                 # back to the start of the backward phase
+        await pilot.press("F")                                 # f's reverse twin: back where f began
+        assert picture(st) == mid
+        await pilot.press("F")                                 # on its own: to the start of the backward phase
         assert st.cursor.phase is Phase.BACKWARD and st.cursor.index == 0
         await pilot.press("n")
         assert picture(st) == mid

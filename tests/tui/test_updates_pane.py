@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradstep.engine import fmt_num
+from gradstep.engine import FULL, fmt_num
 from gradstep.tui.app import GradstepApp
 from gradstep.tui.widgets.status import StatusLine
 from gradstep.tui.widgets.updates import UpdatesPane
@@ -82,10 +82,13 @@ async def test_the_update_that_ends_an_iteration_stays_on_screen_and_moves_both_
         assert st.cursor.iteration == 2 and st.cursor.index == 0
         lines = pane_text(app)
         assert "iteration 1, just finished" in lines[1] and "t = 1" in lines[0]
-        assert sum(1 for ln in lines if ln.split()[:1] == ["Δw"] and ln.endswith("= -0.1")) == 2
-        assert sum(1 for ln in lines if ln.split()[:1] == ["w_new"] and ln.endswith("= 0.9")) == 2
-        finished = app.main.finished.of(st)
-        for u in finished.updates:                                 # the same bits as the Stepper's own params
+        steps = [float(ln.rsplit("= ", 1)[1]) for ln in lines if ln.split()[:1] == ["Δw"]]
+        news = [float(ln.rsplit("= ", 1)[1]) for ln in lines if ln.split()[:1] == ["w_new"]]
+        assert len(steps) == 2 and all(math.isclose(d, -0.1, rel_tol=1e-5) for d in steps)
+        assert len(news) == 2 and all(math.isclose(w, 0.9, rel_tol=1e-5) for w in news)
+        finished = app.shown.updates()
+        assert finished[-1].step is not None and f"= {fmt_num(finished[-1].step, FULL)}" in "\n".join(lines)
+        for u in finished:                                         # the same bits as the Stepper's own params
             assert u.new.tobytes() == st.param(u.param).tobytes()
         await pilot.press("n")                                     # a step into iteration 2: its own updates
         assert "just finished" not in pane_text(app)[1]
@@ -95,6 +98,7 @@ async def test_momentum_shows_its_velocity_and_the_step():
     app = GradstepApp(MOMENTUM, watch_file=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c", "f", "f", "n")                     # iteration 2's update (it ends the iteration)
+        await pilot.press("d")                                    # short numbers: the rule's, to 4 digits
         curvature, w0 = np.array([0.1, 5.0]), np.array([-4.0, 1.0])
         g1 = curvature * w0
         w1 = w0 - 0.05 * g1
@@ -114,10 +118,13 @@ async def test_a_schedule_shows_the_effective_eta_of_the_iteration():
     app = GradstepApp(COSINE, watch_file=False)
     async with app.run_test(size=(120, 40)) as pilot:
         st = app.stepper
+
+        def status() -> str:
+            return str(app.main.query_one(StatusLine).render())
         for k in (1, 2, 3):
-            status = str(app.main.query_one(StatusLine).render())
-            assert st.eta == st.eta_at(k) and f"η {fmt_num(st.eta_at(k))}" in status
             await pilot.press("n")                                # into iteration k: the pane shows its η
+            assert st.eta == st.eta_at(k) and f"η {fmt_num(st.eta_at(k))}" in status()
             assert f"η = {fmt_num(st.eta_at(k))}" in pane_text(app)[0]
-            await pilot.press("c")                                # to the start of the next
+            await pilot.press("c")                                # to its end: shown finished, with its own η
+            assert f"iteration {k}/" in status() and "finished" in status() and f"η {fmt_num(st.eta_at(k))}" in status()
         assert st.eta_at(1) != st.eta_at(2) != st.eta_at(3)

@@ -48,7 +48,7 @@ async def test_watch_values_follow_the_engine_tick_by_tick():
             values = shown(app)
             assert list(values) == list(WATCHES)
             for text in WATCHES:
-                assert values[text] == expected(st, text), (st.tick, text)
+                assert values[text] == expected(app.shown, text), (st.tick, text)   # a finished iteration: its own
             seen.update(values.values())
             await pilot.press("n")
         assert "not available at this tick" in seen and {"true", "false"} & seen

@@ -12,10 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from gradstep.engine import StepKind, Stepper
+from gradstep.engine import FULL, StepKind, Stepper
 
 from ..bindings import bindings
-from ..finished import FinishedIteration
 from ..widgets.element import ElementPane
 from ..widgets.gradients import GradientsPane
 from ..widgets.graph import GraphPane
@@ -48,6 +47,8 @@ class View:
     kind: StepKind | None = None       # the kind of the step that wrote `changed`
     play: str = ""                     # the replay's state, for the status line
     watches: tuple = ()                # the watch expressions (breakpoints.Watch)
+    digits: int | None = FULL          # the selected node's numbers: FULL, or this many significant digits
+    ended: Stepper | None = None       # the iteration just finished, shown whole instead (Stepper.ended)
 
 
 class MainScreen(Screen):
@@ -68,7 +69,6 @@ class MainScreen(Screen):
         self.gradients = GradientsPane(id="gradients")
         self.updates = UpdatesPane(id="updates")
         self.curve = LossCurve(id="loss")
-        self.finished = FinishedIteration()
 
     def compose(self) -> ComposeResult:
         yield self.status
@@ -104,22 +104,21 @@ class MainScreen(Screen):
     def show(self, view: View) -> None:
         """Every pane reads the Stepper again (each rebuilds only what changed)."""
         st = view.stepper
+        shown = view.ended or st             # the panes show the iteration just finished, if there is one
         sel = view.selected if 0 <= view.selected < len(st.program.nodes) else 0
         forward = view.changed if view.kind is StepKind.FORWARD else NOTHING
         backward = view.changed if view.kind in (StepKind.SEED, StepKind.BACKWARD) else NOTHING
         with np.errstate(all="ignore"):
-            health = st.health_now()         # once per redraw: the graph's badges, the update ratios
-            self.status.show(st, st.scenario.title, view.play)
+            health = shown.health_now()      # once per redraw: the graph's badges, the update ratios
+            self.status.show(st, st.scenario.title, view.play, ended=view.ended)
             self._note = self.graph.warning(sel)
-            self.graph.show(st, sel, health=health)
-            self.values.show(st, sel, forward)
-            self.element.show(st, sel)
+            self.graph.show(shown, sel, health=health)
+            self.values.show(shown, sel, forward, view.digits)
+            self.element.show(shown, sel, view.digits)
             self.tangents.show(st, sel, forward, self.app.forward.costs, self.app.forward.engaged)
-            self.watches.show(st, list(view.watches))
-            self.gradients.show(st, sel, backward)
-            # Right after the update that ended an iteration: that iteration's updates, not the next one's.
-            finished = self.finished.of(st) if view.kind is StepKind.UPDATE else None
-            self.updates.show(st, health, finished)
+            self.watches.show(shown, list(view.watches))
+            self.gradients.show(shown, sel, backward, view.digits)
+            self.updates.show(shown, sel, health, ended=view.ended is not None, digits=view.digits)
             self.curve.show(st)
 
     def say(self, lines: list[str], kind: str = "error") -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from gradstep.engine import Phase, Stepper, chain_paths, fmt_num
+from gradstep.engine import FULL, Phase, Stepper, chain_paths, fmt_num
 
 from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, PENDING
 from . import tensorview
@@ -33,8 +33,9 @@ class GradientsPane(LinePane):
         self._cache.clear()
         self._scalar_graph = all(n.shape == () for n in st.program.nodes)
 
-    def show(self, st: Stepper, selected: int, changed: frozenset[int]) -> None:
-        """changed: the nodes whose gradient the last step wrote (highlighted)."""
+    def show(self, st: Stepper, selected: int, changed: frozenset[int], digits: int | None = FULL) -> None:
+        """changed: the nodes whose gradient the last step wrote (highlighted); digits: the selected node's
+        numbers, FULL (every digit) or this many significant digits."""
         p = st.program
         width = max(10, self.scrollable_content_region.width)
         loss = p.nodes[p.loss].name
@@ -53,9 +54,9 @@ class GradientsPane(LinePane):
             out.append(head)
             g = st.grad(selected)
             if g is not None:
-                out.extend(tensorview.lines(g, width, CHANGED if selected in changed else ""))
-            out.extend(self._paths(st, selected, name, loss))
-            out.extend(self._contributions(st, selected, name, width))
+                out.extend(tensorview.lines(g, width, CHANGED if selected in changed else "", digits))
+            out.extend(self._paths(st, selected, name, loss, digits))
+            out.extend(self._contributions(st, selected, name, width, digits))
         out.append(Text("gradients so far:", style=FAINT, end=""))
         for n in p.nodes:
             g = st.grad(n.id)
@@ -75,7 +76,7 @@ class GradientsPane(LinePane):
             out.append(hit[3])
         self.set_lines(out)
 
-    def _contributions(self, st: Stepper, node: int, name: str, width: int) -> list[Text]:
+    def _contributions(self, st: Stepper, node: int, name: str, width: int, digits: int | None) -> list[Text]:
         p = st.program
         contribs = st.contributions(node)
         out = []
@@ -92,7 +93,7 @@ class GradientsPane(LinePane):
             local = st.local_derivative(c.consumer, c.position)
             formula = st.formula(c.consumer, c.position)
             if local is not None and np.size(local) <= tensorview.INLINE and tensorview.short(local) != formula:
-                f.append(f" = {tensorview.short(local)}", style=ACCENT)
+                f.append(f" = {tensorview.short(local, digits=digits)}", style=ACCENT)
             if t.cell_len + f.cell_len - 3 <= width:
                 t.append_text(f[3:])
                 out.append(t)
@@ -100,18 +101,19 @@ class GradientsPane(LinePane):
                 out.extend([t, f])
             part = Text(no_wrap=True, end="")
             part.append("    contribution ", style=MUTED)
-            part.append(tensorview.short(c.value, width - 17))
+            part.append(tensorview.short(c.value, width - 17, digits))
             out.append(part)
             total = c.value if total is None else total + c.value
             if len(contribs) > 1:
                 s = Text(no_wrap=True, end="")
                 s.append(f"    running sum after {k}: ", style=MUTED)
-                s.append(tensorview.short(total, width - 25), style="bold")
+                s.append(tensorview.short(total, width - 25, digits), style="bold")
                 out.append(s)
         return out
 
-    def _paths(self, st: Stepper, node: int, name: str, loss: str) -> list[Text]:
-        """For scalar graphs: each path's product of local derivatives, and their sum."""
+    def _paths(self, st: Stepper, node: int, name: str, loss: str, digits: int | None) -> list[Text]:
+        """For scalar graphs: each path's product of local derivatives once the backward pass has crossed
+        every edge on it (a factor not reached yet reads ?), and the sum over the paths complete so far."""
         p = st.program
         if not self._scalar_graph or st.cursor.phase is Phase.FORWARD or node == p.loss:
             return []
@@ -121,22 +123,41 @@ class GradientsPane(LinePane):
         paths = chain_paths(p, node, vals)
         if not paths.scalar or paths.truncated or not paths.paths:
             return []
-        terms = []
-        lines = []
-        for path in paths.paths[:MAX_PATHS_SHOWN]:
-            route = "→".join([p.nodes[e.consumer].name for e in path.edges] + [name])
-            factors = "·".join(_factor(e.local) for e in path.edges)
-            terms.append(factors)
+        received: dict[int, set[tuple[int, int]]] = {}
+
+        def crossed(e) -> bool:
+            """The backward pass has passed gradient along this edge (its consumer's step has run)."""
+            if e.input not in received:
+                received[e.input] = {(c.consumer, c.position) for c in st.contributions(e.input)}
+            return (e.consumer, e.position) in received[e.input]
+        complete = [all(crossed(e) for e in path.edges) for path in paths.paths]
+        done = [path.product for path, ok in zip(paths.paths, complete) if ok]
+        terms, lines = [], []
+        for path, ok in zip(paths.paths[:MAX_PATHS_SHOWN], complete):
+            route = "→".join([node_label(p.nodes[e.consumer]) for e in path.edges] + [name])
+            factors = "·".join(_factor(e.local) if crossed(e) else "?" for e in path.edges)
             t = Text(no_wrap=True, end="")
             t.append(f"  {route}: ", style=MUTED)
-            t.append(f"{factors} = {fmt_num(path.product)}")
+            if ok:
+                terms.append(factors)
+                t.append(f"{factors} = {fmt_num(path.product, digits)}")
+            else:
+                t.append(factors, style=PENDING)
+                t.append("  not reached yet", style=PENDING)
             lines.append(t)
         n = len(paths.paths)
+        every = len(done) == n
         total = Text(no_wrap=True, end="")
-        total.append(f"chain rule, {n} path{'s' * (n > 1)}: ", style=MUTED)
+        head = f"{n} path{'s' * (n > 1)}" if every else f"{len(done)} of {n} paths complete"
+        total.append(f"chain rule, {head}: ", style=MUTED)
         total.append(f"∂{loss}/∂{name} = ", style="bold")
+        if not done:
+            total.append("? (no path complete yet)", style=PENDING)
+            return [total] + lines
         if n <= MAX_PATHS_SHOWN:
-            total.append(" + ".join(terms) + " = ")
-        total.append(fmt_num(paths.total), style=f"bold {GOOD}")
-        out = [total] + lines
-        return out
+            total.append(" + ".join(terms) + (" + …" if not every else "") + " = ")
+        total.append(fmt_num(paths.total if every else float(sum(done)), digits),
+                     style=f"bold {GOOD}" if every else f"bold {HIGHLIGHT}")
+        if not every:
+            total.append(" so far", style=HIGHLIGHT)
+        return [total] + lines

@@ -1,5 +1,15 @@
-"""The loss curve over the iterations replayed so far, with numeric axis labels, and a mark (┆) where
-η changes by a step: set from the debugger, or a step schedule's jumps."""
+"""The loss curve over the iterations replayed up to the one shown, with numeric axis labels, a linear
+or log scale that the axis names (l), a range of iterations to zoom into (Z), the current loss in the
+pane's title, and a mark (┆) where η changes by a step: set from the debugger, or a step schedule's jumps.
+
+Going back in time takes the later iterations off the curve, as a time-travelling debugger shows the
+past of the cursor only: what is on screen is a function of the tick, so a reverse twin restores it.
+
+Why hand-drawn rather than the textual-plot widget (0.10.1): it has no log axis, its own bindings (+, -,
+arrows) collide with stepping and speed, it needs numpy >= 2.2.1 and textual-hires-canvas, and it would
+redraw from whole arrays, while this pane keeps a growing buffer for background runs of a million
+iterations and marks η changes, non-finite losses (!) and the current iteration itself.
+"""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +20,7 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
-from gradstep.engine import fmt_num
+from gradstep.engine import FULL, fmt_num
 
 from ..palette import BAD, ETA_MARK, FAINT, HIGHLIGHT, LOSS_BAR, MUTED
 
@@ -24,7 +34,8 @@ def eta_marks(st) -> tuple[int, ...]:
     """The iterations where η changes by a step: set from the debugger (Stepper.eta_schedule), or where a
     step schedule jumps. Schedules that move η every iteration (cosine, exponential, warm-up) are not
     marked: the status line shows the effective η."""
-    marks = {k for k, _ in st.eta_schedule if k > 1}
+    sched = st.eta_schedule
+    marks = {k for (k, eta), (_, before) in zip(sched[1:], sched) if eta != before}   # [ then ] marks nothing
     for s in st.training.describe()["schedule"]:
         if s["kind"] == "step" and st.steps // s["every"] <= MAX_MARKS:
             marks.update(range(1 + s["every"], st.steps + 1, s["every"]))
@@ -49,6 +60,8 @@ class LossCurve(Widget):
         self.exact = True         # False while it shows a background run's sampled points
         self._drawn = 0.0         # when add_point last redrew
         self.marks: tuple[int, ...] = ()    # iterations where η changes by a step
+        self.log_scale = False    # log scale (l); the axis says which
+        self.zoom: tuple[int, int] | None = None   # the iterations shown (Z), 1-based and inclusive; None: all
 
     @property
     def losses(self) -> np.ndarray:
@@ -56,14 +69,16 @@ class LossCurve(Widget):
         return self._buf[:self._count]
 
     def show(self, st) -> None:
-        """Follow the Stepper: copy its losses when they (or the iteration it stands in) changed."""
-        losses = st.losses
+        """Follow the Stepper: its losses up to the iteration it stands in (that one's once its forward pass
+        has reached the loss), copied when they changed."""
         marks = eta_marks(st)
         if marks != self.marks:
             self.marks = marks
             self.refresh()
-        if not self.exact or len(losses) != self._count or self.current != st.iteration:
-            self.set_losses(losses, st.iteration)
+        known = st.iteration - 1 + (st.value(st.program.loss) is not None)
+        if not self.exact or known != self._count or self.current != st.iteration or \
+                (known and st.loss_at(known) != self._buf[known - 1]):
+            self.set_losses(st.losses[:known], st.iteration)
 
     def set_losses(self, losses, current: int) -> None:
         """Copy the losses (the curve never holds the engine's arrays)."""
@@ -71,7 +86,25 @@ class LossCurve(Widget):
         self._count = len(self._buf)
         self.current = current
         self.exact = True
+        self._title()
         self.refresh()
+
+    def set_scale(self, log: bool) -> None:
+        """Log scale (True) or linear."""
+        self.log_scale = log
+        self.refresh()
+
+    def set_zoom(self, iterations: tuple[int, int] | None) -> None:
+        """Show iterations a to b (inclusive, 1-based), or all (None)."""
+        self.zoom = iterations
+        self.refresh()
+
+    def _title(self) -> None:
+        """The current loss (the last iteration's on the curve), with every digit."""
+        n = self._count
+        title = f"Loss {fmt_num(self._buf[n - 1], FULL)} (iteration {n:,})" if n else "Loss"
+        if title != self.border_title:
+            self.border_title = title
 
     def clear(self) -> None:
         self.set_losses((), 0)
@@ -92,18 +125,26 @@ class LossCurve(Widget):
         now = time.monotonic()
         if now - self._drawn >= RUN_REDRAW:
             self._drawn = now
+            self._title()
             self.refresh()
 
     def render(self) -> Text:
         w, h = self.size.width, self.size.height
-        losses = self.losses
+        first, last = 1, self._count                     # the iterations shown, 1-based and inclusive
+        if self.zoom is not None:
+            first, last = self.zoom[0], min(self.zoom[1], self._count)
+        if self._count == 0:
+            return Text("loss: no iteration has reached the loss yet", style=FAINT)
+        if first > last:
+            return Text(f"loss: iterations {first:,}-{self.zoom[1]:,} not reached yet (Z: all)", style=FAINT)
+        losses = self._buf[first - 1:last]
         finite = np.isfinite(losses)
         mask = None if finite.all() else finite          # None: all finite, the common and cheap case
         points = losses if mask is None else losses[mask]
         if not len(points):
             return Text("loss: no iteration has reached the loss yet", style=FAINT)
         lo, hi = float(points.min()), float(points.max())
-        log = lo > 0 and hi / lo > 100
+        log = self.log_scale and lo > 0
         f = (lambda v: math.log10(v)) if log else (lambda v: v)
         top, bottom = fmt_num(hi, 3), fmt_num(lo, 3)
         label_w = max(len(top), len(bottom)) + 1
@@ -115,8 +156,9 @@ class LossCurve(Widget):
         flo, fhi = f(lo), f(hi)
         span = (fhi - flo) or 1.0
         heights = [0 if not math.isfinite(v) else 1 + round((f(v) - flo) / span * (plot_h * 8 - 1)) for v in values]
-        cur_col = min(cols - 1, (self.current - 1) * cols // n) if self.current <= n else None
-        marked = {(k - 1) * cols // n for k in self.marks if k <= n}
+        cur = self.current - first
+        cur_col = min(cols - 1, cur * cols // n) if 0 <= cur < n else None
+        marked = {(k - first) * cols // n for k in self.marks if first <= k <= last}
         out = Text(no_wrap=True, end="")
         for r in range(plot_h):
             label = top if r == 0 else bottom if r == plot_h - 1 and hi != lo else ""
@@ -131,17 +173,21 @@ class LossCurve(Widget):
             for style, run in itertools.groupby(cells, key=lambda cell: cell[1]):   # one span per run
                 out.append("".join(ch for ch, _ in run), style=style)
             out.append("\n")
-        axis = " " * label_w + "└" + "─" * cols
-        right = f"it {n}"
-        left = "it 1"
-        scale = " log" if log else ""
+        left, right = f"it {first:,}", f"it {last:,}"
         line = f"{' ' * (label_w + 1)}{left}"
         pad = max(1, label_w + 1 + cols - len(line) - len(right))
         if cols >= len(left) + len(right) + 2:
             out.append(line + " " * pad + right, style=MUTED)
         else:
-            out.append(axis, style=FAINT)
-        out.append(f"  loss{scale}", style=FAINT)
+            out.append(" " * label_w + "└" + "─" * cols, style=FAINT)
+        if log:
+            out.append("  loss, log scale", style=HIGHLIGHT)
+        elif self.log_scale:
+            out.append("  loss, linear (log needs losses > 0)", style=HIGHLIGHT)
+        else:
+            out.append("  loss, linear", style=MUTED)
+        if self.zoom is not None:
+            out.append("  zoomed (Z)", style=HIGHLIGHT)
         if marked:
             out.append(f"  {MARK} η changes", style=ETA_MARK)
         return out

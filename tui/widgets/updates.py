@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from gradstep.engine import HealthSample, Phase, Stepper, UpdateInfo, fmt_num, fmt_shape
+from gradstep.engine import FULL, HealthSample, Phase, Stepper, UpdateInfo, fmt_num, fmt_shape
 
-from ..finished import Finished
 from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, SHAPE
 from . import tensorview
 from .lines import LinePane
@@ -39,15 +38,17 @@ def options(describe: dict) -> str:
 class UpdatesPane(LinePane):
     """One param at a time: its optimizer lines, the one just updated in full."""
 
-    def show(self, st: Stepper, health: HealthSample | None = None, finished: Finished | None = None) -> None:
-        """finished: the iteration that has just ended, shown instead of the one just begun (its last
-        param's step would otherwise never be on screen)."""
+    def show(self, st: Stepper, selected: int, health: HealthSample | None = None, *, ended: bool = False,
+             digits: int | None = FULL) -> None:
+        """ended: st stands at the end of an iteration just finished (Stepper.ended), and the pane says so;
+        digits: the numbers of the selected param (else of the param just updated), FULL or this many
+        significant digits; the other params keep short numbers."""
         p = st.program
         c = st.cursor
         width = max(10, self.scrollable_content_region.width)
         describe = st.training.describe()
         plain = st.training.plain and not describe["schedule"]
-        iteration = finished.iteration if finished is not None else c.iteration
+        iteration = c.iteration
         eta = st.eta_at(iteration)
         out = []
         head = Text(no_wrap=True, end="")
@@ -64,18 +65,16 @@ class UpdatesPane(LinePane):
         else:
             head.append(f"   {options(describe)}", style=MUTED)
         out.append(head)
-        if finished is not None:
+        if ended:
             out.append(Text(f"iteration {iteration:,}, just finished (n goes on into {iteration + 1:,})", style=MUTED,
                             no_wrap=True, end=""))
-            updates, shown = finished.updates, len(finished.updates) - 1
-            ratios = finished.ratios
-        else:
-            updates, shown = st.updates(), self._focus(st)   # the param just updated: its tensors in full
-            ratios = health.update_ratio if health is not None else {}
+        updates, shown = st.updates(), self._focus(st)   # the param just updated: its tensors in full
+        ratios = health.update_ratio if health is not None else {}
+        exact = selected if p.nodes[selected].kind == "param" else p.params[shown] if shown is not None else None
         focus = 0
         for k, u in enumerate(updates):
             node = p.nodes[u.param]
-            is_next = finished is None and c.phase is Phase.UPDATE and c.index == k
+            is_next = c.phase is Phase.UPDATE and c.index == k
             if k == shown or (is_next and shown is None):
                 focus = len(out)
             t = Text(no_wrap=True, end="")
@@ -91,7 +90,8 @@ class UpdatesPane(LinePane):
             out.append(t)
             ratio = ratios.get(node.name)
             full = k == shown and self.scrollable_content_region.height >= TALL
-            out.extend(self._rows(u, st.training.slots(u.param), ratio, width, full=full))
+            out.extend(self._rows(u, st.training.slots(u.param), ratio, width, full=full,
+                                  digits=digits if u.param == exact else 4))
         self.set_lines(out)
         if focus:
             self.follow(focus + 4, margin=0)
@@ -108,9 +108,11 @@ class UpdatesPane(LinePane):
         return None
 
     @staticmethod
-    def _rows(u: UpdateInfo, slots: tuple[str, ...], ratio: float | None, width: int, full: bool) -> list[Text]:
+    def _rows(u: UpdateInfo, slots: tuple[str, ...], ratio: float | None, width: int, full: bool,
+              digits: int | None = 4) -> list[Text]:
         """w, then each optimizer line `quantity ← formula = value` (← for the state it keeps, m, v, b; the
-        value on the next line when the formula leaves no room), then the update ratio."""
+        value on the next line when the formula leaves no room), then the update ratio. full: what the
+        step changes (Δw, the state) in full, numbers or a summary and a heatmap."""
         rows = [("w", "", u.w)] + [(q, f, v) for q, f, v in u.lines]
         out = []
         for quantity, formula, value in rows:
@@ -126,7 +128,7 @@ class UpdatesPane(LinePane):
                 out.append(t)
                 continue
             room = width - t.cell_len - 3
-            one = tensorview.short(value, max(10, room))
+            one = tensorview.short(value, max(10, room), digits)
             fits = len(one) <= room
             heat = full and (quantity == "Δw" or quantity in slots)     # what the step changes
             if fits and (not heat or np.size(value) <= tensorview.INLINE) or not (heat or formula):
@@ -135,13 +137,14 @@ class UpdatesPane(LinePane):
                 out.append(t)
             elif heat:                           # numbers, or a summary and a heatmap, under the line
                 out.append(t)
-                for line in tensorview.lines(value, width - 2, style):
+                for line in tensorview.lines(value, width - 2, style, digits):
                     indented = Text("  ", no_wrap=True, end="")
                     indented.append_text(line)
                     out.append(indented)
             else:
                 out.append(t)
-                out.append(Text(f"    = {tensorview.short(value, width - 6)}", style=style, no_wrap=True, end=""))
+                out.append(Text(f"    = {tensorview.short(value, width - 6, digits)}", style=style, no_wrap=True,
+                                end=""))
         r = Text(no_wrap=True, end="")
         r.append("  ‖Δw‖/‖w‖ ", style=LABEL)
         r.append(fmt_num(ratio, 3) if ratio is not None else "—", style="" if ratio is not None else FAINT)

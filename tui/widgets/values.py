@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from gradstep.engine import Stepper, fmt_shape
+from gradstep.engine import FULL, Stepper, fmt_shape, visible
 
 from ..palette import CHANGED, FAINT, LABEL, MUTED, PENDING, SHAPE
 from . import tensorview
 from .lines import LinePane
 from .tangents import tangent_beside, value_width
 
+
 def node_label(node) -> str:
-    """How a node is named in the value and gradient lists."""
-    return node.name if node.key is not None or node.is_leaf else f"({node.name})"
+    """How a node is named in the value and gradient lists (names come from the file: shown, never sent raw)."""
+    return visible(node.name if node.key is not None or node.is_leaf else f"({node.name})", newlines=False)
 
 
 class ValuesPane(LinePane):
@@ -27,23 +28,24 @@ class ValuesPane(LinePane):
         self._cache.clear()
         self._detail = None
 
-    def show(self, st: Stepper, selected: int, changed: frozenset[int]) -> None:
+    def show(self, st: Stepper, selected: int, changed: frozenset[int], digits: int | None = FULL) -> None:
+        """digits: the selected node's numbers, FULL (every digit) or this many significant digits."""
         p = st.program
         width = max(10, self.scrollable_content_region.width)
         node = p.nodes[selected]
         v = st.value(selected)
-        key = (selected, id(v), v is not None, selected in changed, width)
+        key = (selected, id(v), v is not None, selected in changed, width, digits)
         if self._detail is None or self._detail[0] != key:
             head = Text(no_wrap=True, end="")
             head.append(node_label(node), style="bold")
             head.append(f"  {node.kind} {fmt_shape(node.shape)}", style=SHAPE)
             if node.op is not None and node.text != node.name:
-                head.append(f"  = {node.text}", style=MUTED)
+                head.append(f"  = {visible(node.text, newlines=False)}", style=MUTED)
             detail = [head]
             if v is None:
                 detail.append(Text("  not computed yet in this iteration", style=PENDING, end=""))
             else:
-                detail.extend(tensorview.lines(v, width, CHANGED if selected in changed else ""))
+                detail.extend(tensorview.lines(v, width, CHANGED if selected in changed else "", digits))
             detail.append(Text("computed this iteration:", style=FAINT, end=""))
             self._detail = (key, v, detail)
         out = list(self._detail[2])

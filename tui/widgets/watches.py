@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from gradstep.engine import NumericProblem, Stepper, Unavailable
+from gradstep.engine import NumericProblem, Stepper, Unavailable, visible
 
 from ..breakpoints import Watch
 from ..palette import BAD, CHANGED, LABEL, PENDING
@@ -17,17 +17,21 @@ class WatchesPane(LinePane):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self._last: dict[str, str] = {}          # watch text -> the value shown last time
+        self._last: dict[str, str] = {}          # watch text -> the value shown at the tick before this one
+        self._now: tuple = (None, {})            # (the tick shown, its values): a redraw compares with _last again
 
     def show(self, st: Stepper, watches: list[Watch]) -> None:
         self.set_class(bool(watches), "-shown")
         if not watches:
-            self._last = {}
+            self._last, self._now = {}, (None, {})
             self.set_lines([])
             return
         width = max(10, self.scrollable_content_region.width)
         out = []
         seen = {}
+        here = (id(st), st.tick)
+        if self._now[0] != here:
+            self._last = self._now[1]
         for w in watches:
             t = Text(no_wrap=True, end="")
             try:
@@ -38,8 +42,8 @@ class WatchesPane(LinePane):
                 shown, style = f"numeric problem: {e}", BAD
             hot = style == "" and w.text in self._last and self._last[w.text] != shown
             seen[w.text] = shown
-            t.append(f"{w.text} = ", style=CHANGED if hot else LABEL)
+            t.append(f"{visible(w.text, newlines=False)} = ", style=CHANGED if hot else LABEL)
             t.append(shown, style=CHANGED if hot else style)
             out.append(t)
-        self._last = seen
+        self._now = (here, seen)
         self.set_lines(out)
