@@ -175,7 +175,9 @@ class GradstepApp(App):
     def refresh_keys(self) -> None:
         """Re-check which keys can act, only when that can have changed: the Footer rebuilds itself
         on every refresh_bindings, which would cost a frame per step."""
-        state = (id(self.stepper), self.key_state(), type(self.screen).__name__)
+        ks = self.key_state()          # only the keys the Footer shows: a change elsewhere rebuilds nothing
+        shown = frozenset(a.action for a in BY_ACTION.values() if a.footer and can(a.when, ks))
+        state = (id(self.stepper), shown, type(self.screen).__name__)
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()

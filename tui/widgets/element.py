@@ -56,6 +56,8 @@ class ElementPane(LinePane):
         self._key: tuple | None = None
         self._picture: tensorview.Picture | None = None
         self._top = 0                                     # the picture's first line in the pane
+        self._floor: tuple[int, int] = (-1, 0)            # (node, lines): the pane keeps its height while
+                                                          # stepping on one node (no relayout per step)
 
     def reset(self, warnings: dict[int, str] | None = None) -> None:
         """A new scenario: cursors start over."""
@@ -201,6 +203,10 @@ class ElementPane(LinePane):
         else:
             self._picture = None
         out.extend(self._details(st, drill(st, self._node, index)))
+        node_floor, lines = self._floor
+        if node_floor == self._node and len(out) < lines:
+            out.extend(Text(end="") for _ in range(lines - len(out)))
+        self._floor = (self._node, len(out))
         self.set_lines(out)
         if self._picture is not None:
             self._follow_cursor()
