@@ -53,8 +53,9 @@ class GradstepApp(App):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+c", "quit", "quit", show=False, priority=True)]     # on every screen, always
 
-    tick: reactive[int] = reactive(0)
-    selected: reactive[int] = reactive(0)
+    # repaint=False: their watchers redraw what changed; a repaint would redraw the whole screen per step
+    tick: reactive[int] = reactive(0, repaint=False)
+    selected: reactive[int] = reactive(0, repaint=False)
 
     def __init__(self, path: Path | str, *, watch_file: bool = True):
         super().__init__()
