@@ -95,7 +95,7 @@ def _check_range(start: int, stop: int, total: int) -> None:
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ margin: 0; background: #1e1e1e; color: #ddd; font: 14px sans-serif; }}
+body {{ margin: 0; font: 14px sans-serif; }}
 header {{ padding: 6px 12px; display: flex; gap: 12px; align-items: center; }}
 img {{ display: block; max-width: 100%; margin: 0 auto; }}
 button {{ font: inherit; }}
