@@ -56,14 +56,15 @@ class ElementPane(LinePane):
         self._key: tuple | None = None
         self._picture: tensorview.Picture | None = None
         self._top = 0                                     # the picture's first line in the pane
-        self._floor: tuple[int, int] = (-1, 0)            # (node, lines): the pane keeps its height while
-                                                          # stepping on one node (no relayout per step)
+        self._floor = 0                                   # the most lines shown: the pane only grows (up to
+                                                          # its cap), so a step does not relayout the screen
 
     def reset(self, warnings: dict[int, str] | None = None) -> None:
         """A new scenario: cursors start over."""
         self.cursors.clear()
         self.warnings = dict(warnings or {})
         self._key = None
+        self._floor = 0
 
     @property
     def cursor(self) -> tuple[int, ...]:
@@ -203,10 +204,9 @@ class ElementPane(LinePane):
         else:
             self._picture = None
         out.extend(self._details(st, drill(st, self._node, index)))
-        node_floor, lines = self._floor
-        if node_floor == self._node and len(out) < lines:
-            out.extend(Text(end="") for _ in range(lines - len(out)))
-        self._floor = (self._node, len(out))
+        if len(out) < self._floor:
+            out.extend(Text(end="") for _ in range(self._floor - len(out)))
+        self._floor = len(out)
         self.set_lines(out)
         if self._picture is not None:
             self._follow_cursor()

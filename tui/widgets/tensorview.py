@@ -126,8 +126,13 @@ class Picture:
 
 def lines(a: np.ndarray, width: int, style: str = "", digits: int | None = 4) -> list[Text]:
     """A tensor laid out for a pane `width` cells wide: numbers when they fit, else a summary and a
-    heatmap with coordinates; digits=FULL: every digit of each number."""
+    heatmap with coordinates; digits=FULL: every digit of each number. The same Texts for the same
+    tensor and layout (a pane that shows them again re-renders nothing)."""
     a = np.asarray(a)
+    return list(_memo(a, ("lines", width, style, digits), lambda: _lines(a, width, style, digits)))
+
+
+def _lines(a: np.ndarray, width: int, style: str, digits: int | None) -> list[Text]:
     if a.size <= SMALL and a.ndim <= 2:
         text = format_tensor(a, digits)
         out = [Text("  " + ln, style=style, no_wrap=True, end="") for ln in text.split("\n")]
@@ -156,6 +161,12 @@ def picture(a: np.ndarray, width: int, height: int = HEAT_ROWS, *, digits: int |
     TABLE_ROWS lines, or `height` if more), else a heatmap `height` cells tall with coordinates, or for
     three or more axes a grid of 2-D heatmaps. cursor: the element to mark."""
     a = np.asarray(a)
+    return _memo(a, ("picture", width, height, digits, cursor, style),
+                  lambda: _picture(a, width, height, digits, cursor, style))
+
+
+def _picture(a: np.ndarray, width: int, height: int, digits: int | None, cursor: Index | None,
+             style: str) -> Picture:
     if a.dtype == bool:
         a = a.astype(np.float64)
     if a.ndim == 0:
@@ -401,20 +412,33 @@ def _tiles(a: np.ndarray, width: int, height: int, cursor: Index | None) -> Pict
             if ruler.plain != last_ruler:            # the same tile names as the row above: said once
                 out.append(ruler)
                 last_ruler = ruler.plain
-            for y in range(blocks.shape[1]):
+            styles = heat_styles(blocks.ravel(), scale)          # every cell of the chunk at once
+            bh, bw = blocks.shape[1], blocks.shape[2]
+            for y in range(bh):
                 name = str(prefix[0]) if prefix and y == 0 and start == 0 else ""
-                line = Text(f"{name:>{label}}│", style=FAINT, no_wrap=True, end="")
-                spans = []
+                head_text = f"{name:>{label}}│"
+                text = [head_text]
+                spans = [Span(0, len(head_text), FAINT)]
+                where = []
+                x = len(head_text)
                 for k, t in enumerate(chunk):
-                    x0 = line.cell_len
                     mark = None
                     if cursor is not None and tuple(cursor[:-2]) == tuple(t) and _locate(r_edges, cursor[-2]) == y:
                         mark = _locate(c_edges, cursor[-1])
-                    line.append_text(_cell_row(blocks[k, y], scale, mark))
-                    line.append(" ")
-                    spans += [(x0 + j, x0 + j + 1, (*t, int(r_edges[y]), int(c_edges[j]))) for j in range(tw)]
-                cells[len(out)] = spans
-                out.append(line)
+                    base = (k * bh + y) * bw
+                    for j in range(bw):
+                        style = styles[base + j]
+                        if j == mark:
+                            text.append("╳")
+                            spans.append(Span(x + j, x + j + 1, f"{CURSOR_CELL} on {style}"))
+                        else:
+                            text.append("█")
+                            spans.append(Span(x + j, x + j + 1, style))
+                        where.append((x + j, x + j + 1, (*t, int(r_edges[y]), int(c_edges[j]))))
+                    text.append(" ")
+                    x += bw + 1
+                cells[len(out)] = where
+                out.append(Text("".join(text), spans=spans, no_wrap=True, end=""))
         if len(out) > 4 * max(height, TABLE_ROWS):
             out.append(Text("  … (more tiles: move the cursor there)", style=FAINT, end=""))
             break
