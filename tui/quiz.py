@@ -163,6 +163,7 @@ class Quiz:
         self.questions: dict[int, Question] = {}
         self.score = Score()
         self.done: set[int] = set()          # ticks already asked and revealed (going back does not ask again)
+        self._asked: tuple | None = None     # (Stepper, tick) of the question open now
 
     def adopt(self, st: Stepper, reloaded: bool) -> None:
         """A new Stepper: its [quiz] table (or every named node) decides what is asked; the table turns quiz mode on."""
@@ -217,6 +218,7 @@ class Quiz:
             if event is not None:
                 app.after_motion(event)
             from .screens.quiz import QuizScreen
+            self._asked = (st, tick)
             app.push_screen(QuizScreen(self.prompt(st, question), lambda answer: self.answer(question, answer)))
         except Exception as e:             # the app must stay usable
             app.unexpected(e)
@@ -246,6 +248,17 @@ class Quiz:
     def answer(self, q: Question, typed: str | None) -> Reveal:
         """Run the step, mark the answer (None: reveal without one), and say what the value was and why."""
         app, st = self.app, self.app.stepper
+        if self._asked != (st, getattr(st, "tick", None)):       # reloaded or moved while the question was open
+            return Reveal(None, typed or "", math.nan, ("the scenario changed while the question was open: "
+                                                         "nothing marked",), self.score.text())
+        try:
+            return self._answer(st, q, typed)
+        except Exception as e:             # the app must stay usable
+            app.unexpected(e)
+            return Reveal(None, typed or "", math.nan, (f"{type(e).__name__}: {e}",), self.score.text())
+
+    def _answer(self, st: Stepper, q: Question, typed: str | None) -> Reveal:
+        app = self.app
         idx = self.index(st, q)
         iteration = st.iteration
         event = st.step()

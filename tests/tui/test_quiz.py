@@ -215,3 +215,17 @@ async def test_without_a_quiz_table_a_asks_about_every_named_node():
 def test_the_tolerance_comes_from_the_scenario():
     sc = load_scenario_text(QUIZ.replace('ask = ["u", "v", "grad(x)"]', 'ask = ["u"]\ntolerance = 0.1'))
     assert sc.quiz.tolerance == 0.1 and Stepper(sc).scenario.quiz.values == (sc.program.by_name["u"],)
+
+
+async def test_a_reload_while_a_question_is_open_marks_nothing(tmp_path):
+    path = quiz_file(tmp_path)
+    app = GradstepApp(path, watch_file=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, QuizScreen), polls=300)
+        old = app.stepper
+        app.source.reload()
+        assert await wait_for(pilot, lambda: app.stepper is not old, polls=500)
+        r = app.quiz.answer(app.quiz.questions[0], "2.25")
+        assert r.right is None and "changed" in r.lines[0] and app.quiz.score.marked == 0
