@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from gradstep.engine import FULL, Event, StepKind, Stepper
+from gradstep.engine import FULL, Event, StepKind, Stepper, clip_title, visible
 from gradstep.scenarios import bundled_dir
 
 from . import learning_rate, navigate, palette, view_options
@@ -29,11 +29,12 @@ from .commands import ScenarioCommands
 from .debugger import Debugger
 from .forward import ForwardMode
 from .finished import FinishedIteration, finished_iteration
+from .harness import WaitsForFirstLoad
 from .messages import NodeSelected, RunDone, RunProgress
 from .playback import Playback
 from .quiz import Quiz, Reach, asking
 from .screens.error import ErrorScreen
-from .screens.gradcheck import check_in_background
+from .screens.gradcheck import Checker
 from .screens.help import HelpScreen
 from .screens.main import MainScreen, View
 from .screens.picker import OpenScenario
@@ -44,7 +45,7 @@ from .widgets.graph import next_node
 POLL = 1.0                                  # seconds between checks of the scenario file
 
 
-class GradstepApp(App):
+class GradstepApp(WaitsForFirstLoad):
     """A step-debugger for backpropagation."""
 
     CSS_PATH = "gradstep.tcss"
@@ -70,6 +71,7 @@ class GradstepApp(App):
         self.retrace = Retrace()                       # the scenes the twin keys bring back
         self.playback = Playback(self)
         self.debugger = Debugger(self)
+        self.checker = Checker(self)                   # the gradient check running in a thread, if any
         self.forward = ForwardMode(self)       # forward mode and the pass counter
         self.quiz = Quiz(self)                 # predict, then reveal
         self.main = MainScreen()
@@ -97,8 +99,8 @@ class GradstepApp(App):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
-        """Notifications carry file names and scenario text: never read them as markup."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        """Notifications carry file names and scenario text: never read as markup, never sent raw (visible)."""
+        super().notify(visible(message), title=clip_title(title), severity=severity, timeout=timeout, markup=markup)
 
     def unexpected(self, e: Exception) -> None:
         """An action failed where it should not have: say so, and keep the app usable."""
@@ -127,7 +129,7 @@ class GradstepApp(App):
         self.main.load(st, reloaded)
         if isinstance(self.screen, ErrorScreen):
             self.pop_screen()
-        self.sub_title = st.scenario.title
+        self.sub_title = clip_title(st.scenario.title)
         self.selected, self.tick = self._default_selection(), st.tick
         self.changed, self.changed_kind, self.ended = frozenset(), None, None
         self.check_anomaly()
@@ -275,7 +277,10 @@ class GradstepApp(App):
     # ------------------------------------------------------------------ playing
     action_play = playing(Playback.play)
     action_rewind = playing(Playback.rewind)
-    action_stop = playing(Playback.stop)
+    def action_stop(self) -> None:
+        """esc: stop playing, a continue, a long run, or a gradient check."""
+        self.checker.cancel()
+        self.playback.stop()
     action_faster = twinned("faster", playing(Playback.faster))
     action_slower = twinned("slower", playing(Playback.slower))
 
@@ -314,11 +319,7 @@ class GradstepApp(App):
         self.playback.stop()
         self.ask(OpenScenario(bundled_dir()), self.source.open)
 
-    @guarded
-    def action_gradcheck(self) -> None:
-        self.playback.stop()
-        check_in_background(self, self.stepper)
-        self.notify("checking gradients…", timeout=1)
+    action_gradcheck = guarded(lambda self: self.checker.start())
 
     def action_inspect(self) -> None:
         self.main.inspect()
@@ -329,6 +330,7 @@ class GradstepApp(App):
 
     async def action_quit(self) -> None:
         self.playback.stop_requested.set()
+        self.checker.cancel()
         self.exit(0)
 
 

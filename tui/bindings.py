@@ -103,7 +103,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("space", "play", "play", "Play / pause the replay (it stops at a breakpoint hit); at speed 'max' whole "
            "iterations run at full speed.", "space", "b", True, when=When.PLAY),
     Action("b", "rewind", "rewind", "Play backwards / pause.", "b", "space", when=When.REWIND),
-    Action("escape", "stop", "stop", "Stop playing, a continue or a long run.", "esc", when=When.ALWAYS),
+    Action("escape", "stop", "stop", "Stop playing, a continue, a long run or a gradient check.", "esc",
+           when=When.ALWAYS),
     Action("plus,equals_sign", "faster", "faster", "Play faster.", "+", "-", when=When.ALWAYS),
     Action("minus,underscore", "slower", "slower", "Play slower.", "-", "+", when=When.ALWAYS),
     Action("greater_than_sign", "continue", "continue",

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from gradstep.engine import cli
+from gradstep.engine.display import visible
 from gradstep.scenarios import default_scenario
 
 
@@ -46,11 +47,17 @@ def _tui(argv: list[str]) -> int:
     parser.add_argument("--version", action="version", version="gradstep 0.1.0")
     args = parser.parse_args(argv)
     path = Path(args.scenario) if args.scenario else default_scenario()
-    if not path.exists():
-        print(f"gradstep: {path}: no such scenario file", file=sys.stderr)
+    shown = visible(str(path), newlines=False)       # a file name may hold escapes: never printed raw
+    try:                                             # a name too long, a folder that cannot be entered
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as e:
+        print(f"gradstep: {shown}: {e.strerror or e}", file=sys.stderr)
         return 2
-    if not path.is_file():
-        print(f"gradstep: {path}: not a scenario file (a folder or a device)", file=sys.stderr)
+    if not exists:
+        print(f"gradstep: {shown}: no such scenario file", file=sys.stderr)
+        return 2
+    if not is_file:
+        print(f"gradstep: {shown}: not a scenario file (a folder or a device)", file=sys.stderr)
         return 2
     from .app import run_app      # textual is imported only here
     return run_app(path)

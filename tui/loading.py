@@ -11,7 +11,7 @@ from gradstep.engine import ScenarioError, Stepper, load_scenario
 
 from .watch import FileWatch, Version, stamp
 
-RESTORE_LIMIT = 1000          # a reload returns to the same tick up to this iteration
+RESTORE_LIMIT = 1000          # a reload returns to the same tick up to this iteration (the caller checks)
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,17 @@ class Failed:
     version: Version | None
 
 
-def load(watch: FileWatch, previous: Stepper | None = None) -> Loaded | Failed:
-    """Load watch.path; with a previous Stepper of the same file, return to its tick (when not too far)."""
+def load(watch: FileWatch, resume: int | None = None) -> Loaded | Failed:
+    """Load watch.path; resume: a tick to return to (a reload's; RESTORE_LIMIT bounds how far it goes).
+    It runs off the UI thread: it reads no Stepper but the one it makes."""
     path = watch.path
     version = None
     try:
         version = watch.look()       # before reading: an edit made during the load shows at the next poll
         scenario = load_scenario(path)
         st = Stepper(scenario)
-        if previous is not None and previous.iteration <= RESTORE_LIMIT:
-            st.seek(min(previous.tick, st.total_ticks))
+        if resume is not None:
+            st.seek(min(resume, st.total_ticks))
     except ScenarioError as e:
         return Failed(str(e), version)
     except (OSError, UnicodeError) as e:

@@ -40,7 +40,7 @@ def test_a_reload_returns_to_the_previous_tick(scenario_copy):
     first = loading.load(FileWatch(path))
     first.stepper.step()
     first.stepper.step()
-    again = loading.load(first.watch, first.stepper)
+    again = loading.load(first.watch, first.stepper.tick)
     assert again.stepper is not first.stepper and again.stepper.tick == 2
 
 

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from gradstep.engine import visible
+
 from ..palette import ERROR_TEXT, SOFT
 
 
@@ -28,8 +30,8 @@ class ErrorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-box"):
-            yield Static(Text(f"The scenario {self.path} could not be loaded:", style="bold"))
-            yield Static(Text(self.message, style=ERROR_TEXT), id="error-message")
+            yield Static(Text(f"The scenario {visible(self.path, newlines=False)} could not be loaded:", style="bold"))
+            yield Static(Text(visible(self.message), style=ERROR_TEXT), id="error-message")
             yield Static(Text("Fix the file and save it (it is reloaded automatically), press r to retry, "
                               "o to open another scenario, or q to quit.", style=SOFT))
         yield Footer()
@@ -39,4 +41,4 @@ class ErrorScreen(Screen[None]):
 
     def set_message(self, message: str) -> None:
         self.message = message
-        self.query_one("#error-message", Static).update(Text(message, style=ERROR_TEXT))
+        self.query_one("#error-message", Static).update(Text(visible(message), style=ERROR_TEXT))

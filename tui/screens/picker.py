@@ -11,12 +11,20 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Label
 
+from gradstep.engine import visible
+
 
 class ScenarioTree(DirectoryTree):
-    """Folders and .toml files only."""
+    """Folders and .toml files only; a file name is shown, never sent raw (it may hold escapes)."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if not p.name.startswith((".", "__")) and (p.is_dir() or p.suffix == ".toml")]
+
+    def render_label(self, node, base_style, style) -> Text:
+        label = super().render_label(node, base_style, style)
+        if not label.plain.isprintable():
+            label = Text(visible(label.plain, newlines=False), style=label.style)
+        return label
 
 
 class OpenScenario(ModalScreen[Path | None]):
@@ -50,7 +58,7 @@ class OpenScenario(ModalScreen[Path | None]):
         if path.is_file():
             self.dismiss(path)
             return
-        self.query_one("#picker-problem", Label).update(Text(f"{path}: no such file or folder"))
+        self.query_one("#picker-problem", Label).update(Text(f"{visible(str(path))}: no such file or folder"))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
