@@ -14,6 +14,7 @@ from textual.widgets import Footer
 
 from gradstep.engine import FULL, StepKind, Stepper
 
+from .. import blas
 from ..bindings import bindings
 from ..widgets.element import ElementPane
 from ..widgets.gradients import GradientsPane
@@ -87,6 +88,7 @@ class MainScreen(Screen):
         yield Footer(compact=True)       # compact: the main keys and quit fit in 80 columns
 
     def on_mount(self) -> None:
+        blas.one_thread()                # a step's product must not wait for a sleeping thread pool
         titles = {self.graph: "Graph", self.values: "Forward values", self.gradients: "Gradients ∂E/∂·",
                   self.updates: "Updates", self.curve: "Loss", self.watches: "Watches"}
         for pane, title in titles.items():
