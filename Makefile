@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make run SCENARIO=path/to/file.toml opens your own scenario (nothing: the bundled two-layer net)
+SCENARIO ?=
 
 .PHONY: run test bench fuzz monkey screenshot clean
 
@@ -13,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/gradstep
+	$(BIN)/gradstep $(SCENARIO)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

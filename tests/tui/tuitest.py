@@ -51,3 +51,9 @@ def scenario_copy(tmp_path):
             (tmp_path / csv.name).write_bytes(csv.read_bytes())
         return dst
     return make
+
+
+def screen_text(app) -> str:
+    """The terminal's text as it would be written now: every cell of the screen, line by line."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)

@@ -1,4 +1,5 @@
-"""The help screen: every key, what it does and its reverse twin, generated from the bindings table."""
+"""The help screen: every key, what it does and its reverse twin, generated from the bindings table; then
+what the graph's glyphs mean (the README's legend is the same table: a test holds them together)."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -11,6 +12,32 @@ from textual.widgets import Static
 
 from ..bindings import ACTIONS
 from ..palette import ACCENT, HIGHLIGHT, MUTED
+
+
+# The graph pane's glyphs, in the order a line reads: mark, lanes, gradient status, name.
+GLYPHS: tuple[tuple[str, str], ...] = (
+    ("▶", "the node the next step runs (forward, backward, or a param's update)"),
+    ("● ○", "a breakpoint on this node's step, enabled or disabled (B)"),
+    ("╭ ├ ╰ │", "lanes: a value starts at ╭ and feeds the lines at ├ and ╰"),
+    ("← W5", "an input with no lane of its own, named on its consumer's line"),
+    ("·", "no gradient has reached this node yet"),
+    ("1/2", "gradient partial: 1 of its 2 contributions received"),
+    ("✓", "gradient complete: every contribution received"),
+    ("!", "red: this node produced NaN or ±inf; yellow: the scenario warned about it (select it to read why)"),
+    ("▸ … +N", "a folded layer: its last node stands for N more (enter unfolds, z all)"),
+    ("bold / grey", "computed in this iteration / not yet"),
+    ("dead 6/10", "a health badge: 6 of 10 units dead (or saturated)"),
+)
+
+
+def glyph_table() -> Table:
+    """What each glyph of the graph pane means."""
+    t = Table(box=None, pad_edge=False, expand=True, show_edge=False)
+    t.add_column("glyph", style=f"bold {HIGHLIGHT}", no_wrap=True)
+    t.add_column("meaning", ratio=1)
+    for glyph, meaning in GLYPHS:
+        t.add_row(Text(glyph), Text(meaning))
+    return t
 
 
 def key_table() -> Table:
@@ -37,6 +64,8 @@ class HelpScreen(ModalScreen[None]):
                 "[b]gradstep[/b]: step through forward, backward and update, one node at a time.\n"
                 "Time only moves when you press a key; every forward motion has a way back (undo column)."))
             yield Static(key_table())
+            yield Static(Text("\nThe graph's glyphs", style="bold"))
+            yield Static(glyph_table())
             yield Static(Text("escape, ? or q closes this help.", style=MUTED))
 
     def on_mount(self) -> None:

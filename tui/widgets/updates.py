@@ -93,9 +93,11 @@ class UpdatesPane(LinePane):
             out.extend(self._rows(u, st.training.slots(u.param), ratio, width, full=full,
                                   digits=digits if u.param == exact else 4))
         self.set_lines(out)
-        if focus:
-            self.follow(focus + 4, margin=0)
-            self.follow(focus, margin=0)
+        # The param in focus at the top (else the head): where the pane stands depends on the step alone,
+        # not on where it stood before, so a reverse twin brings the same lines back.
+        top = min(focus, self.max_scroll_y)
+        if round(self.scroll_offset.y) != top:
+            self.scroll_to(y=top, animate=False, immediate=True)
 
     @staticmethod
     def _focus(st: Stepper) -> int | None:
