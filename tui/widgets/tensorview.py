@@ -324,7 +324,7 @@ def _heatmap(a: np.ndarray, width: int, height: int, cursor: Index | None) -> Pi
             t.append_text(_cell_row(np.asarray(vals, dtype=np.float64), scale, mark, cw))
             out.append(t)
             cells[y] = [(x0 + k * cw, x0 + (k + 1) * cw, ix) for k, ix in enumerate(index)]
-        out.append(_legend(scale, len(edges) - 1 if edges is not None else a.size, a.size))
+        out.extend(_legend(scale, len(edges) - 1 if edges is not None else a.size, a.size, width=width))
         return Picture(out, "heatmap", cells)
     rows, cols = a.shape
     label = len(str(rows - 1)) + 1
@@ -343,7 +343,7 @@ def _heatmap(a: np.ndarray, width: int, height: int, cursor: Index | None) -> Pi
         out.append(t)
         cells[y + 1] = [(x0 + k * cw, x0 + (k + 1) * cw, (int(r_edges[y]), int(c_edges[k])))
                         for k in range(grid.shape[1])]
-    out.append(_legend(scale, grid.size, a.size, grid.shape))
+    out.extend(_legend(scale, grid.size, a.size, grid.shape, width))
     return Picture(out, "heatmap", cells)
 
 
@@ -353,7 +353,9 @@ def _vector_blocks(a: np.ndarray, edges: np.ndarray) -> np.ndarray:
         return np.add.reduceat(a.astype(np.float64, copy=False), edges[:-1]) / np.diff(edges)
 
 
-def _legend(scale: float, cells: int, size: int, shape: tuple[int, int] | None = None) -> Text:
+def _legend(scale: float, cells: int, size: int, shape: tuple[int, int] | None = None,
+            width: int = 1000) -> list[Text]:
+    """The colour scale, and what a cell is (a line of its own when the pane is narrow)."""
     legend = Text(no_wrap=True, end="")
     legend.append("█", style=heat(-scale, scale))
     legend.append(f" {fmt_num(-scale, 3)}  ", style=MUTED)
@@ -361,10 +363,15 @@ def _legend(scale: float, cells: int, size: int, shape: tuple[int, int] | None =
     legend.append(" 0  ", style=MUTED)
     legend.append("█", style=heat(scale, scale))
     legend.append(f" {fmt_num(scale, 3)}", style=MUTED)
-    if cells < size:
-        what = f"{shape[0]}×{shape[1]} " if shape is not None else f"{cells} "
-        legend.append(f"  ({what}block means)", style=FAINT)
-    return legend
+    if cells >= size:
+        return [legend]
+    what = f"({shape[0]}×{shape[1]} " if shape is not None else f"({cells} "
+    note = Text(f"{what}block means)", style=FAINT, no_wrap=True, end="")
+    if legend.cell_len + 2 + note.cell_len <= width:
+        legend.append("  ")
+        legend.append_text(note)
+        return [legend]
+    return [legend, note]
 
 
 # ---------------------------------------------------------------- grids of tiles (3 or more axes)
@@ -442,7 +449,7 @@ def _tiles(a: np.ndarray, width: int, height: int, cursor: Index | None) -> Pict
         if len(out) > 4 * max(height, TABLE_ROWS):
             out.append(Text("  … (more tiles: move the cursor there)", style=FAINT, end=""))
             break
-    out.append(_legend(scale, a.size, a.size))
+    out.extend(_legend(scale, a.size, a.size, width=width))
     return Picture(out, "tiles", cells)
 
 
