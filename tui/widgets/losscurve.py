@@ -178,8 +178,9 @@ class LossCurve(Widget):
         pad = max(1, label_w + 1 + cols - len(line) - len(right))
         if cols >= len(left) + len(right) + 2:
             out.append(line + " " * pad + right, style=MUTED)
-        else:
+        else:                                         # too few columns for the labels: after the axis
             out.append(" " * label_w + "└" + "─" * cols, style=FAINT)
+            out.append(f"  {left}" if first == last else f"  {left}–{last:,}", style=MUTED)
         if log:
             out.append("  loss, log scale", style=HIGHLIGHT)
         elif self.log_scale:
