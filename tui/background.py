@@ -18,7 +18,9 @@ def in_background(work: Callable[[], None], name: str) -> None:
 
 def tell(app, fn: Callable, *args) -> None:
     """Call fn(*args) on the UI thread, unless the app has already gone (quit while the work ran)."""
+    if not app.is_running:
+        return                   # quit while the work ran: nobody is left to tell
     try:
         app.call_from_thread(fn, *args)
-    except Exception:            # the app is closing or closed: nobody is left to tell
+    except Exception:            # it closed just now
         pass
