@@ -21,7 +21,8 @@ from . import tensorview
 from .graph import KIND, RUNNING_STAT
 from .lines import LinePane
 
-PICTURE_ROWS = 12          # heatmap rows of cells (the pane scrolls past them)
+PICTURE_ROWS = 12          # heatmap rows of cells when the pane's height follows its content
+MIN_PICTURE_ROWS = 4       # and at least this many when the pane has a fixed height (the compact layout)
 
 
 def ref(name: str, index: tuple[int, ...]) -> str:
@@ -177,8 +178,8 @@ class ElementPane(LinePane):
         width = max(20, self.scrollable_content_region.width)
         a = st.grad(self._node) if self.gradient else st.value(self._node)
         got = st.grad_status(self._node)
-        key = (self._node, index, self.gradient, width, self._digits, st.tick, id(st),
-               id(st.value(self._node)), id(st.grad(self._node)), got)
+        key = (self._node, index, self.gradient, width, self.scrollable_content_region.height, self._digits,
+               st.tick, id(st), id(st.value(self._node)), id(st.grad(self._node)), got)
         if key == self._key:
             return
         self._key = key
@@ -193,23 +194,31 @@ class ElementPane(LinePane):
         warning = self.warnings.get(self._node)
         if warning:
             out.append(Text(f"! {visible(warning, newlines=False)}", style=WARNING_MARK, end=""))
+        out.extend(self._details(st, drill(st, self._node, index)))
         self._top = len(out)
         if a is None:
             self._picture = None
             what = "gradient not reached yet" if self.gradient else "not computed yet in this iteration"
             out.append(Text(f"  {what}", style=PENDING, end=""))
         elif shape:
-            self._picture = tensorview.picture(np.asarray(a), width, PICTURE_ROWS, cursor=index)
+            self._picture = tensorview.picture(np.asarray(a), width, self._rows(len(out)), cursor=index)
             out.extend(self._picture.lines)
         else:
             self._picture = None
-        out.extend(self._details(st, drill(st, self._node, index)))
         if len(out) < self._floor:
             out.extend(Text(end="") for _ in range(self._floor - len(out)))
         self._floor = len(out)
         self.set_lines(out)
         if self._picture is not None:
             self._follow_cursor()
+
+    def _rows(self, above: int) -> int:
+        """Heatmap rows: PICTURE_ROWS in a pane as tall as its content, else what is left under the details
+        (the element's numbers and the picture both on screen at 80×24)."""
+        height = self.styles.height
+        if height is None or height.is_auto:
+            return PICTURE_ROWS
+        return max(MIN_PICTURE_ROWS, self.scrollable_content_region.height - above - 3)
 
     def _follow_cursor(self) -> None:
         pic = self._picture
@@ -235,7 +244,6 @@ class ElementPane(LinePane):
                 t.append(f"  {note}", style=note_style)
             out.append(t)
 
-        out.append(Text(name, style=f"bold {ACCENT}", end=""))
         line("value", fmt_num(d.value, digits) if d.value is not None else "not computed yet",
              "bold" if d.value is not None else PENDING)
         if not p.needs_grad[d.node]:

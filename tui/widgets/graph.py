@@ -30,7 +30,7 @@ from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, BADGE, BADGE_WARN, B
                        FAINT, GOOD, LANES, PENDING, PENDING_TAIL, SELECTED_ROW, SHAPE, WARNING_MARK)
 from .lines import LinePane
 
-MIN_LANES = 12             # the gutter always has room for this many lanes
+MIN_LANES = 8              # the gutter always has room for this many lanes
 MAX_LANES = 40             # and never more, however wide the pane
 ROOM = 20                  # columns kept for the rest of a line when a wide pane makes room for lanes
 KIND = {"value": "input", "data": "data", "param": "param", "op": "op", "const": "const", "noise": "noise"}
