@@ -14,7 +14,7 @@ import numpy as np
 from .report import Figure, table
 
 BENCHMARKS = ("two_layer", "wide_net", "models", "optim", "breakpoints", "stepping", "time_travel", "scaling",
-              "tui_latency", "tui_playback", "startup")
+              "tui_latency", "tui_scale", "tui_playback", "tui_continue", "startup")
 
 
 def main(argv: list[str] | None = None) -> int:
