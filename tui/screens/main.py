@@ -111,7 +111,7 @@ class MainScreen(Screen):
         forward = view.changed if view.kind is StepKind.FORWARD else NOTHING
         backward = view.changed if view.kind in (StepKind.SEED, StepKind.BACKWARD) else NOTHING
         with np.errstate(all="ignore"):
-            health = shown.health_now()      # once per redraw: the graph's badges, the update ratios
+            health = self._params_health(shown)
             self.status.show(st, st.scenario.title, view.play, ended=view.ended)
             self._note = self.graph.warning(sel)
             self.graph.show(shown, sel, health=health)
@@ -122,6 +122,12 @@ class MainScreen(Screen):
             self.gradients.show(shown, sel, backward, view.digits)
             self.updates.show(shown, sel, health, ended=view.ended is not None, digits=view.digits)
             self.curve.show(st)
+
+    def _params_health(self, st: Stepper):
+        """The params' gradient norms and update ratios (the Updates pane's); the graph measures the badges of
+        its visible lines itself, instead of every relu and tanh of the program at each key."""
+        v, params = st.view(), set(st.program.params)
+        return st.health.measure(st.iteration, lambda i: v.value(i) if i in params else None, v.grad, v.update)
 
     def say(self, lines: list[str], kind: str = "error") -> None:
         """The banner under the status line (nothing to say hides it); kind "warning" for a breakpoint hit."""

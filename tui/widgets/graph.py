@@ -17,17 +17,20 @@ visible lines whose state changed, never the whole listing.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
 
 from gradstep.engine import HealthSample, Phase, Program, Stepper, fmt_shape, visible
+from gradstep.engine.health import dead_fraction, saturated_fraction
 
 from ..health import badge
 from ..messages import NodeSelected
 from ..palette import (ACCENT, ANOMALY_LABEL, ANOMALY_MARK, BADGE, BADGE_WARN, BREAKPOINT, BREAKPOINT_OFF, CHANGED,
                        FAINT, GOOD, LANES, PENDING, PENDING_TAIL, SELECTED_ROW, SHAPE, WARNING_MARK)
+from . import tensorview
 from .lines import LinePane
 
 MIN_LANES = 8              # the gutter always has room for this many lanes
@@ -159,6 +162,48 @@ def lanes(feeds: list[list[int]], used: list[bool], named: list[bool] | None = N
     return out, unlaned
 
 
+class _Fractions(Mapping):
+    """A health measure of each node (dead units of a relu, saturated ones of a tanh), computed when a visible
+    line asks for it and kept per value: the badges cost what is on screen, not one measure per node per key."""
+
+    def __init__(self, st: Stepper, ids: dict[str, int], measure):
+        self.st, self.ids, self.measure = st, ids, measure
+
+    def __contains__(self, name) -> bool:
+        i = self.ids.get(name)
+        return i is not None and self.st.value(i) is not None
+
+    def __getitem__(self, name: str) -> float:
+        i = self.ids[name]
+        v = self.st.value(i)
+        if v is None:
+            raise KeyError(name)
+        return tensorview.remember(v, ("health", self.measure), lambda: self.measure(self.st.program.nodes[i], v))
+
+    def __iter__(self):
+        return (name for name in self.ids if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _dead(node, v) -> float:
+    return dead_fraction(v)
+
+
+def _saturated(node, v) -> float:
+    lo, hi = node.op.saturates
+    return saturated_fraction(v, lo, hi)
+
+
+@dataclass
+class _Badges:
+    """What the graph's badge() reads of a HealthSample, measured lazily."""
+
+    dead: Mapping
+    saturated: Mapping
+
+
 @dataclass
 class _State:
     """What the lines show at the tick drawn: read once per redraw, used by every visible line."""
@@ -170,7 +215,7 @@ class _State:
     selected: int
     anomaly: int | None
     pins: dict[int, bool]
-    health: HealthSample | None
+    health: _Badges | None
 
 
 class GraphPane(LinePane):
@@ -189,6 +234,8 @@ class GraphPane(LinePane):
         self._back_pos: dict[int, int] = {}
         self._groups: dict[str, list[int]] = {}
         self._cap = MIN_LANES
+        self._badge_source: Stepper | None = None
+        self._badge_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
     # ------------------------------------------------------------------ layout of the listing
     def load(self, program: Program, folded: set[str] | None = None, warnings: dict[int, str] | None = None) -> None:
@@ -297,7 +344,8 @@ class GraphPane(LinePane):
 
     # ------------------------------------------------------------------ per-step state
     def show(self, st: Stepper, selected: int, follow: bool = True, health: HealthSample | None = None) -> None:
-        """Restyle the visible lines whose state changed since they were drawn."""
+        """Restyle the visible lines whose state changed since they were drawn (the badges are measured here,
+        for the visible lines: `health` is accepted and not needed)."""
         p = self.program
         if p is None or not self.rows:
             return
@@ -308,13 +356,22 @@ class GraphPane(LinePane):
         c = st.cursor
         nxt = next_node(st)
         self._state = _State(st, c.phase, c.index, nxt, selected,
-                             st.anomaly.node if st.anomaly is not None else None, pins, health)
+                             st.anomaly.node if st.anomaly is not None else None, pins, self._badges(st))
         if follow:
             target = nxt if nxt is not None else selected
             self.follow(self.row_of.get(target, 0), margin=2)
         shown = self.visible_rows()
         self.keep_strips(shown)            # a line scrolled into view later is made afresh
         self.forget_rows([r for r in shown if self._signature(self.rows[r]) != self._sigs.get(r)])
+
+    def _badges(self, st: Stepper) -> _Badges:
+        if self._badge_source is not st:                 # the nodes with a measure, once per Stepper
+            monitor, p = st.health, st.program
+            self._badge_source = st
+            self._badge_ids = ({p.nodes[i].name: i for i in monitor.dying},
+                               {p.nodes[i].name: i for i in monitor.saturating})
+        dying, saturating = self._badge_ids
+        return _Badges(_Fractions(st, dying, _dead), _Fractions(st, saturating, _saturated))
 
     def row(self, r: int) -> Text:
         """Line r, made for the state last shown."""

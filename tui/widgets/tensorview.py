@@ -43,6 +43,11 @@ Index = tuple[int, ...]
 _MEMO: dict[int, tuple[weakref.ref, dict]] = {}
 
 
+def remember(a: np.ndarray, key, make: Callable):
+    """make(), computed once for this array (the Stepper never changes an array it has handed out)."""
+    return _memo(a, key, make)
+
+
 def _memo(a: np.ndarray, key, make: Callable):
     """make(), remembered for this array object (forgotten when the array is)."""
     k = id(a)
