@@ -83,13 +83,16 @@ class UpdatesPane(LinePane):
             t.append(f"  {fmt_shape(node.shape)}", style=SHAPE)
             if u.eta != eta:
                 t.append(f"  η = {fmt_num(u.eta)}", style=ACCENT)
+            ratio = ratios.get(node.name)
+            tall = self.scrollable_content_region.height >= TALL
             if u.new is not None:
                 t.append("  updated", style=GOOD)
+                if not tall and ratio is not None:      # a short pane cuts the ratio's own row: say it here
+                    t.append(f"  ‖Δw‖/‖w‖ {fmt_num(ratio, 3)}", style=LABEL)
             elif is_next:
                 t.append("  next", style=HIGHLIGHT)
             out.append(t)
-            ratio = ratios.get(node.name)
-            full = k == shown and self.scrollable_content_region.height >= TALL
+            full = k == shown and tall
             out.extend(self._rows(u, st.training.slots(u.param), ratio, width, full=full,
                                   digits=digits if u.param == exact else 4))
         self.set_lines(out)
