@@ -48,6 +48,8 @@ async def test_a_whole_iteration_ends_on_its_finished_update_phase():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c", "c")
         assert "iteration 2/100" in status(app) and "update 2/2 finished" in status(app)
+        heads = [x for x in updates(app).splitlines() if x.split()[:1] in (["W1"], ["W2"])]
+        assert len(heads) == 2 and all("updated  ‖Δw‖/‖w‖ " in x for x in heads)   # a short pane: on the line
         await pilot.press("C")                                  # c's twin: back where the second c began
         assert "iteration 1/100" in status(app) and "update 2/2 finished" in status(app)
         await pilot.press("home", "g")                          # a jump to an iteration's start: not 'finished'
