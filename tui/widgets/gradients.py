@@ -148,7 +148,7 @@ class GradientsPane(LinePane):
         n = len(paths.paths)
         every = len(done) == n
         total = Text(no_wrap=True, end="")
-        head = f"{n} path{'s' * (n > 1)}" if every else f"{len(done)} of {n} paths complete"
+        head = f"{n} path{'s' * (n > 1)}" if every else f"{len(done)} of {n} path{'s' * (n > 1)} complete"
         total.append(f"chain rule, {head}: ", style=MUTED)
         total.append(f"∂{loss}/∂{name} = ", style="bold")
         if not done:
