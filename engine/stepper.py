@@ -660,10 +660,12 @@ class Stepper:
         """A Stepper of this run's first `iteration` iterations standing at its end, with that iteration's
         values, gradients and updates all kept, bit for bit: the step that ends an iteration enters the
         next one, which starts empty, so this is how its last update stays inspectable. It starts from
-        the nearest start this Stepper's history keeps (the η set and the values edited up to then)."""
+        the nearest start this Stepper's history keeps (the η set and the values edited up to then, and
+        the mode: forward mode's tangents are kept as well)."""
         twin = Stepper(self.scenario, steps=iteration, learning_rate=self._eta[0][1])
         twin._eta = [(s, v) for s, v in self._eta if s <= iteration]
         twin.edits = [e for e in self.edits if e[0] <= iteration]
+        twin.mode, twin.seed = self.mode, self.seed         # forward mode's tangents too
         base, start = self.history.nearest(min(iteration, self.steps))
         twin.history.checkpoints[base] = {k: np.array(v, copy=True) for k, v in start.items()}
         twin.seek(twin.total_ticks)

@@ -29,7 +29,7 @@ class FinishedIteration:
     def of(self, st: Stepper, k: int) -> Stepper:
         """Iteration k of st, ended (k ≤ the iteration st stands in); its breakpoint pins are st's."""
         key = (id(st), k, tuple(e for e in st.eta_schedule if e[0] <= k),
-               tuple((s, n, id(v)) for s, n, v in st.edits if s <= k))
+               tuple((s, n, id(v)) for s, n, v in st.edits if s <= k), st.mode, id(st.seed))
         if key != self._key:
             self._key, self._value = key, st.ended(k)
         self._value.breakpoints = st.breakpoints       # the graph shows the pins the user set

@@ -34,3 +34,13 @@ def test_ended_holds_the_last_iteration_whole_and_bit_for_bit():
         assert np.array_equal(b.w, u.w) and np.array_equal(b.grad, u.grad) and u.new is not None
         assert np.array_equal(u.new, st.param(u.param))
     assert twin.total_ticks == k * st.per_iteration
+
+
+def test_ended_keeps_forward_modes_tangents():
+    st = Stepper(load_scenario(bundled_dir() / "two_layer.toml"))
+    st.set_mode("forward", direction="random")
+    st.seek(3 * st.per_iteration - 1)
+    tangent = st.tangent(st.program.loss)
+    st.step()
+    twin = st.ended(3)
+    assert twin.mode is st.mode and np.array_equal(twin.tangent(st.program.loss), tangent)
