@@ -28,6 +28,7 @@ class GradientsPane(LinePane):
         super().__init__(**kw)
         self._cache: dict[int, tuple] = {}
         self._scalar_graph = False
+        self._ids: tuple = (None, [])             # ((Stepper, tick), the nodes with a gradient then)
 
     def reset(self, st: Stepper) -> None:
         self._cache.clear()
@@ -58,23 +59,30 @@ class GradientsPane(LinePane):
             out.extend(self._paths(st, selected, name, loss, digits))
             out.extend(self._contributions(st, selected, name, width, digits))
         out.append(Text("gradients so far:", style=FAINT, end=""))
-        for n in p.nodes:
-            g = st.grad(n.id)
-            if g is None:
-                continue
-            hot = n.id in changed
-            mark = st.grad_status(n.id)
-            hit = self._cache.get(n.id)
-            if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
-                t = Text(no_wrap=True, end="")
-                t.append(f"∂{loss}/∂{node_label(n)} = ", style=CHANGED if hot else LABEL)
-                t.append(tensorview.short(g, width - t.cell_len - 10), style=CHANGED if hot else "")
-                if mark[0] < mark[1]:
-                    t.append(f"  ({mark[0]} of {mark[1]})", style=HIGHLIGHT)
-                hit = (g, hot, mark, t, width)
-                self._cache[n.id] = hit
-            out.append(hit[3])
-        self.set_lines(out)
+        # The list's lines are made when on screen (lines.py): a step on a 20,000-node graph makes a screenful.
+        self.set_listing(out, self._reached(st), lambda i: self._line(st, i, changed, width, loss))
+
+    def _reached(self, st: Stepper) -> list[int]:
+        """The nodes with a gradient at this tick, in program order (worked out once per tick)."""
+        if self._ids[0] != (st, st.tick):
+            self._ids = ((st, st.tick), [n.id for n in st.program.nodes if st.grad(n.id) is not None])
+        return self._ids[1]
+
+    def _line(self, st: Stepper, i: int, changed: frozenset[int], width: int, loss: str) -> Text:
+        n = st.program.nodes[i]
+        g = st.grad(i)
+        hot = i in changed
+        mark = st.grad_status(i)
+        hit = self._cache.get(i)
+        if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
+            t = Text(no_wrap=True, end="")
+            t.append(f"∂{loss}/∂{node_label(n)} = ", style=CHANGED if hot else LABEL)
+            t.append(tensorview.short(g, width - t.cell_len - 10), style=CHANGED if hot else "")
+            if mark[0] < mark[1]:
+                t.append(f"  ({mark[0]} of {mark[1]})", style=HIGHLIGHT)
+            hit = (g, hot, mark, t, width)
+            self._cache[i] = hit
+        return hit[3]
 
     def _contributions(self, st: Stepper, node: int, name: str, width: int, digits: int | None) -> list[Text]:
         p = st.program

@@ -12,6 +12,7 @@ content laid out for a width (heatmaps, wrapped formulas) follows at once.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual import events
@@ -38,6 +39,7 @@ class LinePane(ScrollView, can_focus=True):
         self._strips: dict[int, Strip] = {}
         self._pass: tuple | None = None          # (style, width) while render_lines runs
         self._width = -1                         # the content width last laid out for
+        self._listing: tuple[Sequence[int], Callable[[int], Text]] = ((), str)   # rows made on demand
 
     @property
     def lines(self) -> list[Text]:
@@ -46,10 +48,34 @@ class LinePane(ScrollView, can_focus=True):
 
     def row(self, i: int) -> Text:
         """Row i's text; a pane that makes its rows on demand overrides this (and calls set_count)."""
-        return self._lines[i]
+        if i < len(self._lines):
+            return self._lines[i]
+        ids, make = self._listing
+        return make(ids[i - len(self._lines)])
+
+    def set_listing(self, head: list[Text], ids: Sequence[int], make: Callable[[int], Text]) -> None:
+        """Rows: `head` (refreshed where it changed, as set_lines does), then one row per id, made by make(id)
+        when it is on screen — a list of 20,000 nodes costs the rows shown, not 20,000 Texts per key."""
+        old = self._lines
+        self._lines = head
+        self._listing = (ids, make)
+        n = len(head)
+        changed = [i for i in range(min(len(old), n)) if old[i] is not head[i] and old[i] != head[i]]
+        changed += range(min(len(old), n), max(len(old), n))
+        shown = self.visible_rows()
+        self.keep_strips(shown)
+        changed += [r for r in shown if r >= n]        # the listing's rows on screen are made again
+        for i in changed:
+            self._strips.pop(i, None)
+        self._resize_rows(n + len(ids))
+        self._refresh_rows(changed)
 
     def set_lines(self, lines: list[Text]) -> None:
         """Replace every row, refreshing only rows that changed."""
+        if self._listing[0]:                       # it was a listing: every row may have changed
+            self._listing = ((), str)
+            self._lines = []
+            self._strips.clear()
         old = self._lines
         self._lines = lines
         n_old, n = len(old), len(lines)

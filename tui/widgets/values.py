@@ -23,6 +23,7 @@ class ValuesPane(LinePane):
         super().__init__(**kw)
         self._cache: dict[int, tuple] = {}
         self._detail: tuple | None = None
+        self._ids: tuple = (None, [])             # ((Stepper, tick), the nodes with a value then)
 
     def reset(self) -> None:
         self._cache.clear()
@@ -48,21 +49,26 @@ class ValuesPane(LinePane):
                 detail.extend(tensorview.lines(v, width, CHANGED if selected in changed else "", digits))
             detail.append(Text("computed this iteration:", style=FAINT, end=""))
             self._detail = (key, v, detail)
-        out = list(self._detail[2])
-        for n in p.nodes:
-            if n.kind == "const":
-                continue
-            a = st.value(n.id)
-            if a is None:
-                continue
-            hot = n.id in changed
-            hit = self._cache.get(n.id)
-            if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width or hit[4] is not st.seed:
-                t = Text(no_wrap=True, end="")
-                t.append(f"{node_label(n)} = ", style=CHANGED if hot else LABEL)
-                t.append(tensorview.short(a, value_width(st, width - t.cell_len)), style=CHANGED if hot else "")
-                tangent_beside(t, st, n.id, width)          # forward mode: '  ċ = 1'
-                hit = (a, hot, t, width, st.seed)
-                self._cache[n.id] = hit
-            out.append(hit[2])
-        self.set_lines(out)
+        # The list's lines are made when on screen (lines.py): a step on a 20,000-node graph makes a screenful.
+        self.set_listing(list(self._detail[2]), self._computed(st), lambda i: self._line(st, i, changed, width))
+
+    def _computed(self, st: Stepper) -> list[int]:
+        """The nodes with a value at this tick, in program order (worked out once per tick)."""
+        if self._ids[0] != (st, st.tick):
+            self._ids = ((st, st.tick),
+                         [n.id for n in st.program.nodes if n.kind != "const" and st.value(n.id) is not None])
+        return self._ids[1]
+
+    def _line(self, st: Stepper, i: int, changed: frozenset[int], width: int) -> Text:
+        n = st.program.nodes[i]
+        a = st.value(i)
+        hot = i in changed
+        hit = self._cache.get(i)
+        if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width or hit[4] is not st.seed:
+            t = Text(no_wrap=True, end="")
+            t.append(f"{node_label(n)} = ", style=CHANGED if hot else LABEL)
+            t.append(tensorview.short(a, value_width(st, width - t.cell_len)), style=CHANGED if hot else "")
+            tangent_beside(t, st, i, width)              # forward mode: '  ċ = 1'
+            hit = (a, hot, t, width, st.seed)
+            self._cache[i] = hit
+        return hit[2]
