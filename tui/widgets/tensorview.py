@@ -258,16 +258,32 @@ def block_means(m: np.ndarray, r_edges: np.ndarray, c_edges: np.ndarray) -> np.n
         return both / counts if counts.max() > 1 else both.astype(np.float64, copy=False)
 
 
+def _runs(styles: list[str], start: int, cw: int, mark: int | None, spans: list[Span]) -> None:
+    """Spans for cells of these styles from column `start`, each `cw` wide: one span per run of equal colours
+    (a line of 60 cells often has a dozen, and every span is a segment the compositor handles each frame)."""
+    k, n = 0, len(styles)
+    while k < n:
+        if k == mark:
+            spans.append(Span(start + k * cw, start + (k + 1) * cw, f"{CURSOR_CELL} on {styles[k]}"))
+            k += 1
+            continue
+        j = k + 1
+        while j < n and styles[j] == styles[k] and j != mark:
+            j += 1
+        spans.append(Span(start + k * cw, start + j * cw, styles[k]))
+        k = j
+
+
 def _cell_row(values: np.ndarray, scale: float, mark: int | None = None, cw: int = 1) -> Text:
     """One line of heatmap cells, each `cw` columns wide; mark: the cell of the cursor."""
     styles = heat_styles(values, scale)
     n = len(styles)
-    spans = [Span(i * cw, (i + 1) * cw, s) for i, s in enumerate(styles)]
+    spans: list[Span] = []
+    _runs(styles, 0, cw, mark, spans)
     text = "█" * (n * cw)
     if mark is not None and 0 <= mark < n:
         x = mark * cw
         text = text[:x] + "╳" + "█" * (cw - 1) + text[x + cw:]
-        spans[mark] = Span(x, x + cw, f"{CURSOR_CELL} on {styles[mark]}")
     return Text(text, spans=spans, no_wrap=True, end="")
 
 
@@ -438,14 +454,9 @@ def _tiles(a: np.ndarray, width: int, height: int, cursor: Index | None) -> Pict
                     if cursor is not None and tuple(cursor[:-2]) == tuple(t) and _locate(r_edges, cursor[-2]) == y:
                         mark = _locate(c_edges, cursor[-1])
                     base = (k * bh + y) * bw
+                    _runs(styles[base:base + bw], x, 1, mark, spans)
                     for j in range(bw):
-                        style = styles[base + j]
-                        if j == mark:
-                            text.append("╳")
-                            spans.append(Span(x + j, x + j + 1, f"{CURSOR_CELL} on {style}"))
-                        else:
-                            text.append("█")
-                            spans.append(Span(x + j, x + j + 1, style))
+                        text.append("╳" if j == mark else "█")
                         where.append((x + j, x + j + 1, (*t, int(r_edges[y]), int(c_edges[j]))))
                     text.append(" ")
                     x += bw + 1
