@@ -15,6 +15,7 @@ from gradstep.tui import palette
 TUI = Path(gradstep.tui.__file__).parent
 HEX = re.compile(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b")
 WORD = re.compile(r"[a-z_0-9]+")
+DECLARATION = re.compile(r"([a-z-]+)\s*:\s*([^;{}]*)[;}]")     # property: value; (or up to a closing brace)
 
 
 def colours_in(text: str) -> list[str]:
@@ -28,8 +29,8 @@ def colours_in(text: str) -> list[str]:
         for c in (style.color, style.bgcolor):
             if c is not None and c.type is not ColorType.DEFAULT:
                 found.append(c.name)
-    if ":" in text and (";" in text or "{" in text):          # a piece of CSS
-        found += [w for w in WORD.findall(text.lower()) if w in ANSI_COLOR_NAMES and w != "default"]
+    for _, value in DECLARATION.findall(text.lower()):         # a piece of CSS: colours in its values
+        found += [w for w in WORD.findall(value) if w in ANSI_COLOR_NAMES and w != "default"]
     return found
 
 
@@ -50,7 +51,10 @@ def test_the_detector_sees_every_way_of_writing_a_colour():
     for text in ("#ffd75f", "bold #87d787", "on #2d3f5f", "bold white on red", "red", "grey50",
                  "Pane { color: red; }"):
         assert colours_in(text), text
-    for text in ("bold", "default", "forward", "∂E/∂w", "step one node", "LinePane { overflow-x: hidden; }"):
+    for text in ("Pane { color: red }", "background: $panel; color: yellow;"):
+        assert colours_in(text), text
+    for text in ("bold", "default", "forward", "∂E/∂w", "step one node", "LinePane { overflow-x: hidden; }",
+                 "red: this node produced NaN; yellow: the scenario warned"):     # prose naming colours
         assert not colours_in(text), text
 
 
