@@ -334,9 +334,10 @@ class _Loader:
     def shape(self, spec, table: str, name: str) -> tuple[int, ...]:
         """The shape a leaf's spec gives, checked before anything is allocated or drawn."""
         if isinstance(spec, dict) and "file" in spec:
-            info = self.weight(spec, table, name)[1]
+            rel, info = self.weight(spec, table, name)
             if 0 in info.shape:
-                raise ScenarioError(f"tensor {clip(info.name, 80)!r} has shape {fmt(info.shape)}, with no elements",
+                raise ScenarioError(f"tensor {clip(info.name, 80)!r} of {clip(rel, 80)!r} has shape {fmt(info.shape)}, "
+                                    f"with no elements",
                                     table=table, key=name)
             return info.shape
         if isinstance(spec, dict):

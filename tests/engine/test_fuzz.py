@@ -462,3 +462,82 @@ def test_fuzz_breakpoint_conditions(capsys):
                         stats["unavailable or nan"] += 1
 
     run_counted(check, capsys, "breakpoint conditions")
+
+
+# ----------------------------------------------------------------------------- safetensors headers
+ST_KEYS = ["dtype", "shape", "data_offsets", "__metadata__", "W", "w", "", "x" * 3, "dtype ", "\u202e", "\x1b]0;t\x07"]
+ST_DTYPES = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "f64", "", "C64"]
+ints = st.one_of(st.integers(-3, 40), st.sampled_from([2 ** 31, 2 ** 53 + 1, 2 ** 63, 2 ** 64 + 7, -2 ** 63]))
+json_scalars = st.one_of(st.none(), st.booleans(), ints, st.floats(allow_nan=True), st.text(max_size=6))
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                                 st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                           max_leaves=8)
+
+
+@st.composite
+def st_entries(draw):
+    """One tensor's entry: mostly well-formed, with any field swapped for a wrong type or dropped."""
+    shape = draw(st.lists(st.integers(0, 4), max_size=3))
+    size = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+    dtype = draw(st.sampled_from(ST_DTYPES))
+    begin = draw(st.sampled_from([0, 0, 0, 1, 8, 16]))
+    end = begin + math.prod(shape) * size.get(dtype, 8) + draw(st.sampled_from([0, 0, 0, -1, 1, -begin - 1]))
+    entry = {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
+    for key in draw(st.lists(st.sampled_from(["dtype", "shape", "data_offsets"]), max_size=1)):
+        if draw(st.booleans()):
+            entry.pop(key, None)
+        else:
+            entry[key] = draw(json_values)
+    if draw(st.booleans()):
+        entry[draw(st.sampled_from(ST_KEYS))] = draw(json_values)
+    return entry
+
+
+@st.composite
+def safetensors_files(draw) -> bytes:
+    """A header generated as JSON (tensors, metadata, odd keys), then the length word and the data
+    buffer, then the bytes mutated: the length word rewritten, bytes flipped, the file cut."""
+    obj = {draw(st.sampled_from(ST_KEYS)): draw(st_entries()) for _ in range(draw(st.integers(0, 2)))}
+    if draw(st.integers(0, 3)):
+        obj["W"] = draw(st_entries())
+    if draw(st.booleans()):
+        obj["__metadata__"] = draw(st.one_of(st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+                                             json_values))
+    head = json.dumps(obj, allow_nan=True).encode()
+    if draw(st.booleans()):
+        head += draw(st.sampled_from([b"", b" ", b"\xff", b"}", b"{"]))
+    ends = [e["data_offsets"][1] for e in obj.values() if isinstance(e, dict) and isinstance(e.get("data_offsets"), list)
+            and len(e["data_offsets"]) == 2 and all(isinstance(v, int) for v in e["data_offsets"])]
+    data = draw(st.one_of(st.just(bytes(max(0, *ends) if ends else 0)), st.binary(max_size=96)))
+    raw = bytearray(len(head).to_bytes(8, "little") + head + data)
+    for _ in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
+        what = draw(st.sampled_from(["length", "flip", "cut"]))
+        if what == "length":
+            raw[:8] = draw(st.sampled_from([0, 1, len(head) - 1, len(head) + 1, 2 ** 40, 2 ** 64 - 1])).to_bytes(8, "little")
+        elif what == "flip" and raw:
+            raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+        elif what == "cut":
+            raw = raw[:draw(st.integers(0, len(raw)))]
+    return bytes(raw)
+
+
+def test_fuzz_safetensors_headers(capsys):
+    """A weights file may come from anyone: generated and mutated safetensors files either load through a
+    scenario's { file, tensor } param or are refused with ScenarioError (naming the file), nothing else."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "s.toml").write_text(
+            '[scenario]\ntitle = "st"\n[values]\nx = [1.0, 2.0]\n[params]\nW = { file = "w.safetensors", tensor = "W" }\n'
+            '[graph]\nE = "sum(W * W)"\n[train]\nloss = "E"\nlearning_rate = 0.1\nsteps = 2\n')
+
+        @fuzz_settings(0.25)
+        @given(safetensors_files())
+        def check(stats, raw):
+            (folder / "w.safetensors").write_bytes(raw)
+            try:
+                load_scenario(folder / "s.toml")
+            except ScenarioError as e:
+                assert "w.safetensors" in str(e), str(e)         # the message names the file
+            exercise(lambda: load_scenario(folder / "s.toml"), stats)
+
+        run_counted(check, capsys, "safetensors files")
