@@ -51,10 +51,18 @@ class Row:
     node: int
     members: tuple[int, ...]     # every node this line stands for (one unless folded)
     folded: bool
-    gutter: Text
+    lanes: str                   # the gutter's characters; coloured when the line is drawn
     label: str
     tail: str                    # kind and shape
     inputs: tuple[str, ...] = ()     # inputs with no lane, written as a labelled connector ← a, b
+
+    @property
+    def gutter(self) -> Text:
+        """The gutter coloured: each lane in its column's colour, connectors faint."""
+        t = Text(end="")
+        for c, ch in enumerate(self.lanes):
+            t.append(ch, style=LANES[c % len(LANES)] if ch not in " ─" else FAINT)
+        return t
 
 
 def lane_cap(width: int) -> int:
@@ -110,10 +118,11 @@ def assign_lanes(feeds: list[list[int]], named: list[bool], cap: int) -> tuple[d
 
 
 def lanes(feeds: list[list[int]], used: list[bool], named: list[bool] | None = None,
-          cap: int = MIN_LANES) -> tuple[list[Text], set[int]]:
+          cap: int = MIN_LANES) -> tuple[list[str], set[int]]:
     """Box-drawing gutters: feeds[r] lists the earlier rows that feed row r; used[r] if r feeds later rows.
 
-    Returns the gutters and the source rows that got no lane (their consumers name them instead)."""
+    Returns the gutters' characters (coloured when a line is drawn: Row.gutter) and the source rows that
+    got no lane (their consumers name them instead)."""
     n = len(feeds)
     named = named if named is not None else [False] * n
     column, unlaned = assign_lanes(feeds, named, cap)
@@ -124,8 +133,12 @@ def lanes(feeds: list[list[int]], used: list[bool], named: list[bool] | None = N
             consumers.setdefault(s, set()).add(r)
             last[s] = max(last.get(s, -1), r)
     starts: dict[int, int] = {s: c for s, c in column.items()}
+    ending: dict[int, list[int]] = {}    # row -> the columns whose lane ends there
+    for src, col in starts.items():
+        ending.setdefault(last[src], []).append(col)
     active: dict[int, int] = {}          # column -> source row
-    rows: list[list[str]] = []
+    rows: list[str] = []
+    links: list[bool] = []
     width = 0
     for r in range(n):
         cells: dict[int, str] = {}
@@ -145,20 +158,14 @@ def lanes(feeds: list[list[int]], used: list[bool], named: list[bool] | None = N
             for c in range(min(connect) + 1, len(row)):
                 row[c] = _CROSS.get(row[c], row[c])
         width = max(width, len(row))
-        rows.append(row)
-        for col in [c for c, src in active.items() if last[src] == r]:
-            del active[col]
+        rows.append("".join(row))
+        links.append(bool(connect))
+        for col in ending.get(r, ()):
+            active.pop(col, None)
         if r in starts:
             active[starts[r]] = r
-    out = []
-    for row in rows:
-        t = Text(end="")
-        for c, ch in enumerate(row):
-            t.append(ch, style=LANES[c % len(LANES)] if ch not in " ─" else FAINT)
-        has_link = any(ch in "╰├╭┬┴┼" for ch in row)
-        t.append(("─" if has_link else " ") * (width - len(row)), style=FAINT)
-        t.append("─ " if has_link else "  ", style=FAINT)
-        out.append(t)
+    out = [row + ("─" if link else " ") * (width - len(row)) + ("─ " if link else "  ")
+           for row, link in zip(rows, links)]
     return out, unlaned
 
 
@@ -234,6 +241,7 @@ class GraphPane(LinePane):
         self._back_pos: dict[int, int] = {}
         self._groups: dict[str, list[int]] = {}
         self._cap = MIN_LANES
+        self._used: int | None = 0               # lanes the listing draws (None: some inputs got none)
         self._badge_source: Stepper | None = None
         self._badge_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
@@ -284,6 +292,7 @@ class GraphPane(LinePane):
                 used[s] = True
         named = [p.nodes[i].key is not None and p.nodes[i].name.isidentifier() for i in shown]
         gutters, unlaned = lanes(feeds, used, named, self._cap)
+        self._used = max((len(g) - 2 for g in gutters), default=0) if not unlaned else None
         most = max(p.expected, default=1)
         self._status_width = 2 if most <= 1 else len(f"{most}/{most}") + 1
         self.rows = []
@@ -336,10 +345,12 @@ class GraphPane(LinePane):
         return next((self.warnings[m] for m in row.members if m in self.warnings), None)
 
     def on_resize(self, event: events.Resize) -> None:
-        cap = lane_cap(self.scrollable_content_region.width)
-        if cap != self._cap and self.program is not None:
+        cap = lane_cap(self.content_region.width - 1)    # a scrollbar's column kept: it comes and goes
+        if cap != self._cap:
             self._cap = cap
-            self._layout()
+            # Lanes that all fit under both caps are drawn the same: no new layout (a 20,000-line one is long).
+            if self.program is not None and (self._used is None or self._used > cap):
+                self._layout()
         super().on_resize(event)
 
     # ------------------------------------------------------------------ per-step state
