@@ -60,8 +60,8 @@ def biggest_param(st) -> int:
     return max(p.params, key=lambda i: p.nodes[i].size) if p.params else p.loss
 
 
-async def measure(path: Path, keys: int) -> dict[str, list[float]]:
-    """Milliseconds from key to frame, per kind of key."""
+async def measure(path: Path, keys: int, gap: float = GAP) -> dict[str, list[float]]:
+    """Milliseconds from key to frame, per kind of key (keys `gap` seconds apart)."""
     app = make_app(path)
     out: dict[str, list[float]] = {"n": [], "p": [], "select": [], "cursor": []}
     async with app.run_test(size=SIZE) as pilot:
@@ -81,7 +81,7 @@ async def measure(path: Path, keys: int) -> dict[str, list[float]]:
         st = app.stepper
 
         async def press(key: str, action: str, bucket: str, redraws: bool = True) -> None:
-            await asyncio.sleep(GAP)
+            await asyncio.sleep(gap)
             await settle(pilot)
             r = await probe.key(key, action, redraws=redraws)
             if r is not None:
@@ -148,7 +148,7 @@ def summary_of(ms: list[float]) -> tuple[float, float]:
 
 def run(quick: bool, only: list[str] | None = None) -> tuple[list[Figure], bool]:
     section("TUI at scale: key to frame on big tensors and big graphs (headless 160×50, keys 0.25 s apart)")
-    keys = 5 if quick else 20
+    keys, gap = (3, 0.05) if quick else (20, GAP)        # --quick: a smoke run of every path, rough figures
     figures = []
     with tempfile.TemporaryDirectory(prefix="gradstep-bench-") as tmp:
         folder = Path(tmp)
@@ -156,7 +156,7 @@ def run(quick: bool, only: list[str] | None = None) -> tuple[list[Figure], bool]
         for label, path in cases.items():
             if only and not any(o.lower() in label.lower() for o in only):
                 continue
-            m = asyncio.run(measure(path, keys))
+            m = asyncio.run(measure(path, keys, gap))
             parts = []
             ok = True
             for kind in ("n", "p", "select", "cursor"):
