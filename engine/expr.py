@@ -121,6 +121,7 @@ def _nesting(text: str) -> tuple[int, str]:
 class _Walker:
     def __init__(self, text: str, builder: Builder, key: str, later: Collection[str] = ()):
         self.text = text
+        self._lines: list[bytes] | None = None
         self.b = builder
         self.key = key
         self.later = later
@@ -129,8 +130,23 @@ class _Walker:
         return ScenarioError(problem, table="graph", key=self.key)
 
     def source(self, node: ast.AST) -> str:
-        seg = ast.get_source_segment(self.text, node)
-        return clip(seg if seg is not None else "?")
+        """The node's text, as ast.get_source_segment gives it (which splits the whole text on every call:
+        quadratic over a long expression's nodes); the lines are split once, as UTF-8 (offsets are bytes)."""
+        try:
+            first, last = node.lineno - 1, node.end_lineno - 1
+            start, end = node.col_offset, node.end_col_offset
+        except AttributeError:
+            return "?"
+        if last is None or end is None:
+            return "?"
+        if self._lines is None:
+            self._lines = self.text.encode("utf-8").splitlines(keepends=True)   # \n, \r, \r\n: as ast splits
+        lines = self._lines
+        if first == last:
+            seg = lines[first][start:end]
+        else:
+            seg = lines[first][start:] + b"".join(lines[first + 1:last]) + lines[last][:end]
+        return clip(seg.decode("utf-8", errors="replace"))
 
     def node(self, n: ast.AST, depth: int) -> int:
         if depth > limits.MAX_EXPRESSION_DEPTH:

@@ -63,7 +63,7 @@ class Node:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return math.prod(self.shape)
 
     def equation(self) -> str:
         """'v = sin(u)' for an op, 'W1: param (10, 100)' for a leaf."""
@@ -224,7 +224,7 @@ class ProgramBuilder:
             shape = tuple(op.shape(*shapes, **attrs))
         except ShapeMismatch as e:
             raise ScenarioError(f"{text!r}: {e}", table="graph", key=self.group) from None
-        if len(shape) > limits.MAX_AXES or int(np.prod(shape, dtype=np.float64)) > limits.MAX_ELEMENTS:
+        if len(shape) > limits.MAX_AXES or math.prod(shape) > limits.MAX_ELEMENTS:
             raise ScenarioError(f"{text!r} would have shape {fmt(shape)}, more than the limit of "
                                 f"{limits.MAX_ELEMENTS:,} elements (MAX_ELEMENTS)", table="graph", key=self.group)
         for pos, _ in op.carries:

@@ -48,8 +48,9 @@ def plan(program: Program, spec: QuizSpec) -> dict[int, Question]:
     p = program
     forward_len = len(p.ops)
     out: dict[int, Question] = {}
+    position = {node: k for k, node in enumerate(p.ops)}
     for node in spec.values:
-        out.setdefault(p.ops.index(node), Question(p.ops.index(node), Asked.VALUE, node))
+        out.setdefault(position[node], Question(position[node], Asked.VALUE, node))
     order = {node: k for k, node in enumerate(p.backward)}
     for node in spec.grads:
         if node == p.loss:
