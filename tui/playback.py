@@ -232,6 +232,7 @@ class Playback:
         stopped = self.stop_requested.is_set()
         self.state = PlayState.IDLE
         self.stop_requested.clear()
+        self.app.main.run_ended()
         if message.error:
             self.app.notify(message.error, title="the run failed", severity="error", timeout=8)
         self.app.after_motion(select=True)

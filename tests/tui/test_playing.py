@@ -1,6 +1,8 @@
 """Pilot tests of playing, speed, background runs, go-to and the learning-rate keys."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from gradstep.engine import Stepper, load_scenario
@@ -139,3 +141,42 @@ def _updates_at_end(st):
     out = [(u.param, u.grad.copy()) for u in st.updates()]
     st.step()
     return out
+
+
+async def test_a_run_owns_the_stepper_no_pane_reads_it_meanwhile(tmp_path):
+    """While a background run trains, a relayout (a resize, the banner hidden) redraws the panes' rows from
+    what they showed when it started, never from the Stepper its thread is changing (a row made then could
+    meet a value the run had just cleared: float(None) in the Values pane)."""
+    from gradstep.tui.widgets.gradients import GradientsPane
+    from gradstep.tui.widgets.values import ValuesPane
+    path = tmp_path / "longer.toml"                   # long enough to outlast three resizes on any machine
+    path.write_text(re.sub(r"(?m)^steps\s*=\s*\d+", "steps = 1000000", TWO_LAYER.read_text()))
+    app = GradstepApp(path, watch_file=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        st = app.stepper
+        st.run_phase()                                # values on every line of the Values pane
+        app.after_motion()
+        await pilot.pause()
+        read_while_running = []
+        started = False
+        for pane in (app.main.query_one(ValuesPane), app.main.query_one(GradientsPane)):
+            make = pane._line
+
+            def spy(*args, _make=make, _pane=type(pane).__name__):
+                if started and app.playback.running:
+                    read_while_running.append(_pane)
+                return _make(*args)
+            pane._line = spy
+        await pilot.press("end")                      # the panes take what they show, then the thread starts
+        started = True
+        assert app.playback.state is PlayState.RUN
+        for size in ((140, 44), (80, 24), (120, 40)):      # each relayout redraws every row on screen
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.05)
+        assert app.playback.state is PlayState.RUN, "the run ended before the resizes: make LONG_RUN longer"
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: app.playback.state is PlayState.IDLE)
+        assert read_while_running == []
+        await pilot.pause()
+        values = app.main.query_one(ValuesPane).lines     # after the run: made from the Stepper again
+        assert any(" = " in t.plain for t in values)

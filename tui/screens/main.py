@@ -19,6 +19,7 @@ from ..bindings import bindings
 from ..widgets.element import ElementPane
 from ..widgets.gradients import GradientsPane
 from ..widgets.graph import GraphPane
+from ..widgets.lines import LinePane
 from ..widgets.losscurve import LossCurve
 from ..widgets.status import Banner, StatusLine
 from ..widgets.tangents import TangentsPane
@@ -156,8 +157,14 @@ class MainScreen(Screen):
         self.call_after_refresh(self.element.focus)
 
     def run_started(self, text: str) -> None:
+        for pane in self.query(LinePane):            # the run's thread owns the Stepper until run_ended
+            pane.freeze()
         self.status.show_text(text)
         self.banner.say(None)
+
+    def run_ended(self) -> None:
+        for pane in self.query(LinePane):
+            pane.thaw()
 
     def run_progress(self, text: str, iteration: int, loss: float | None) -> None:
         """A background run's frame: the status line and the loss curve, nothing else."""

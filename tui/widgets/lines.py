@@ -40,6 +40,7 @@ class LinePane(ScrollView, can_focus=True):
         self._pass: tuple | None = None          # (style, width) while render_lines runs
         self._width = -1                         # the content width last laid out for
         self._listing: tuple[Sequence[int], Callable[[int], Text]] = ((), str)   # rows made on demand
+        self._frozen: dict[int, Text] | None = None     # while a background run owns the Stepper
 
     @property
     def lines(self) -> list[Text]:
@@ -110,6 +111,20 @@ class LinePane(ScrollView, can_focus=True):
         """Forget the strips of every row outside `rows` (a pane whose rows are made on demand)."""
         for r in [r for r in self._strips if r not in rows]:
             del self._strips[r]
+
+    def freeze(self) -> None:
+        """A background run owns the Stepper from now until thaw(): the rows on screen are made now, and a
+        row the pane must draw meanwhile (a resize, the banner hidden) is drawn from them, or blank — a
+        row made on demand never reads the Stepper while the run's thread changes it."""
+        if self._frozen is None:
+            self._frozen = {r: self.row(r) for r in self.visible_rows()}
+
+    def thaw(self) -> None:
+        """The run is over: rows are made from the Stepper again (the blanks drawn meanwhile are forgotten)."""
+        if self._frozen is not None:
+            self._frozen = None
+            self._strips.clear()
+            self.refresh()
 
     def visible_rows(self) -> range:
         """The rows on screen now."""
@@ -187,7 +202,7 @@ class LinePane(ScrollView, can_focus=True):
             return Strip.blank(width, style)
         strip = self._strips.get(row)
         if strip is None:
-            text = self.row(row)
+            text = self.row(row) if self._frozen is None else self._frozen.get(row, Text(""))
             if len(text) > 2 * width + 8:             # never measure what the pane cannot show
                 text = text[:2 * width + 8]
             text.end = ""
