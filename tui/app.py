@@ -22,7 +22,7 @@ from textual.screen import Screen
 from gradstep.engine import FULL, Event, StepKind, Stepper, clip_title, visible
 from gradstep.scenarios import bundled_dir
 
-from . import learning_rate, navigate, palette, view_options
+from . import heap, learning_rate, navigate, palette, view_options
 from .actions import debugging, guarded, motion, playing, refused
 from .bindings import BY_ACTION, KeyState, When, can
 from .commands import ScenarioCommands
@@ -134,6 +134,11 @@ class GradstepApp(WaitsForFirstLoad):
         self.changed, self.changed_kind, self.ended = frozenset(), None, None
         self.check_anomaly()
         self.redraw()
+        if old is None:
+            self.call_after_refresh(heap.settle, False)
+        else:
+            heap.thaw()
+            self.set_timer(heap.AFTER_RELOAD, lambda: heap.settle(True))
 
     # ------------------------------------------------------------------ drawing
     def watch_tick(self) -> None:

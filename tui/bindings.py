@@ -3,7 +3,7 @@ dimming of keys that cannot act now (check_action) all read it."""
 from __future__ import annotations
 
 import enum
-import functools
+import weakref
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -51,11 +51,16 @@ class KeyState:
                    foldable=bool(group) and len(_groups(st.program).get(group, ())) > 1)
 
 
-@functools.lru_cache(maxsize=4)
+_GROUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _groups(program) -> dict[str, list[int]]:
     """A program's layers, once per program: the Footer asks for every key, and a 20,000-node program
-    takes milliseconds to group."""
-    return program.groups()
+    takes milliseconds to group. Kept while the program lives (a reloaded scenario's is freed)."""
+    groups = _GROUPS.get(program)
+    if groups is None:
+        groups = _GROUPS[program] = program.groups()
+    return groups
 
 
 def can(when: When, s: KeyState) -> bool:
