@@ -76,3 +76,32 @@ async def test_steps_and_cursor_moves_compute_the_same_statistics_whatever_the_t
     c = await per_key(large, moves, warm=("f", "f", "t"))
     assert c["statistics computed"] == 0 and c["heatmaps computed"] == 0, c     # the tensor's are kept
     assert c["lines rendered"] <= 40, c
+
+
+async def test_the_updates_pane_is_rebuilt_only_when_what_it_shows_can_change():
+    """Through a forward pass the Updates pane has nothing new to say (no gradient, no update yet): a step
+    there rebuilds none of its rows; a backward step that reaches a param, and each update, do."""
+    from tuitest import TWO_LAYER
+
+    from gradstep.tui.widgets.updates import UpdatesPane
+    app = GradstepApp(TWO_LAYER, watch_file=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")                          # the first screen laid out (the pane's height known)
+        await pilot.pause()
+        made = Counter()
+        rows = UpdatesPane._rows
+
+        def counted(*args, **kwargs):
+            made[app.stepper.cursor.phase.value] += 1
+            return rows(*args, **kwargs)
+        pane = app.main.query_one(UpdatesPane)
+        pane._rows = counted
+        st = app.stepper
+        while st.cursor.phase.value == "forward" and st.cursor.index < st.forward_len - 1:
+            await pilot.press("n")
+        assert st.cursor.phase.value == "forward" and made["forward"] == 0
+        text = [t.plain for t in pane.lines]
+        await pilot.press(*["n"] * (st.per_iteration - st.tick - 1))    # on to the last update
+        await pilot.pause()
+        assert made["backward"] > 0 and made["update"] > 0
+        assert [t.plain for t in pane.lines] != text                    # it did change

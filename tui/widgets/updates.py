@@ -38,6 +38,8 @@ def options(describe: dict) -> str:
 class UpdatesPane(LinePane):
     """One param at a time: its optimizer lines, the one just updated in full."""
 
+    _shown: tuple | None = None      # what the lines were made from
+
     def show(self, st: Stepper, selected: int, health: HealthSample | None = None, *, ended: bool = False,
              digits: int | None = FULL) -> None:
         """ended: st stands at the end of an iteration just finished (Stepper.ended), and the pane says so;
@@ -46,6 +48,15 @@ class UpdatesPane(LinePane):
         p = st.program
         c = st.cursor
         width = max(10, self.scrollable_content_region.width)
+        # Through a forward pass nothing here changes (no gradient, no update yet): a step there redraws
+        # nothing (2-3 ms a key on the bundled attention block). Anything else that shows is in the key.
+        param = selected if 0 <= selected < len(p.nodes) and p.nodes[selected].kind == "param" else None
+        key = (st, st.iteration, c.phase, c.index if c.phase is not Phase.FORWARD else -1, param, ended,
+               digits, width, self.scrollable_content_region.height >= TALL, st.eta_at(c.iteration), len(st.edits),
+               None if health is None else tuple(sorted(health.update_ratio.items())))
+        if key == self._shown:
+            return
+        self._shown = key
         describe = st.training.describe()
         plain = st.training.plain and not describe["schedule"]
         iteration = c.iteration
