@@ -63,7 +63,13 @@ async def test_a_path_shows_its_product_once_every_edge_on_it_is_crossed():
         async def paths() -> list[str]:
             app.selected = b
             await pilot.pause()
-            return [x.plain for x in app.main.query_one(GradientsPane).lines if "→" in x.plain or "chain" in x.plain]
+            logical: list[str] = []                         # a wrapped formula's lines joined back
+            for x in app.main.query_one(GradientsPane).lines:
+                if x.plain.startswith("    ") and logical and logical[-1] is not None:
+                    logical[-1] += " " + x.plain.strip()
+                else:
+                    logical.append(x.plain if "→" in x.plain or "chain" in x.plain else None)
+            return [x for x in logical if x is not None]
         await pilot.press("f", "n")                           # the seed: no edge into b crossed
         assert all("?" in x for x in (await paths())[1:]) and "no path complete yet" in (await paths())[0]
         assert not any("= 5" in x for x in await paths())

@@ -19,7 +19,7 @@ from ..element import MAX_TERMS, Drill, Route, clamp, drill
 from ..palette import ACCENT, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, PENDING, SHAPE, WARNING_MARK
 from . import tensorview
 from .graph import KIND, RUNNING_STAT
-from .lines import LinePane
+from .lines import LinePane, wrap
 
 PICTURE_ROWS = 12          # heatmap rows of cells when the pane's height follows its content
 MIN_PICTURE_ROWS = 4       # and at least this many when the pane has a fixed height (the compact layout)
@@ -56,6 +56,7 @@ class ElementPane(LinePane):
         self._digits: int | None = FULL
         self._key: tuple | None = None
         self._picture: tensorview.Picture | None = None
+        self._fold = 80                                   # the width equations are wrapped to
         self._top = 0                                     # the picture's first line in the pane
         self._floor = 0                                   # the most lines shown: the pane only grows (up to
                                                           # its cap), so a step does not relayout the screen
@@ -194,6 +195,7 @@ class ElementPane(LinePane):
         warning = self.warnings.get(self._node)
         if warning:
             out.append(Text(f"! {visible(warning, newlines=False)}", style=WARNING_MARK, end=""))
+        self._fold = self.content_region.width - 1      # a chain rule read whole, not cut at the edge (nor by a scrollbar)
         out.extend(self._details(st, drill(st, self._node, index)))
         self._top = len(out)
         if a is None:
@@ -283,7 +285,7 @@ class ElementPane(LinePane):
         sym.append(f"  ∂{loss}/∂{name} = ", style="bold")
         sym.append(" + ".join(f"δ{_ix(t.out)}·{t.name or '∂' + ref(cname, t.out) + '/∂' + name}"
                               for t in r.terms[:3]) + (" + …" if r.count > 3 else ""), style=ACCENT)
-        out.append(sym)
+        out.extend(wrap(sym, self._fold, indent=6))
         rows = {b: (k, s) for b, k, s in r.rows}
         if r.rows and any(k > 1 for k, _ in rows.values()):
             for b, k, s in r.rows[:MAX_TERMS]:
@@ -296,9 +298,10 @@ class ElementPane(LinePane):
                 else:
                     t.append("    ")
                 factor = term.name or f"∂{ref(cname, term.out)}/∂{name}"
-                t.append(f"δ{_ix(term.out)}·{factor}", style=ACCENT)
+                if r.count > 1 or r.rows:                   # one term: the line above names it already
+                    t.append(f"δ{_ix(term.out)}·{factor}", style=ACCENT)
                 t.append(f" = {_num(term.delta, 4)}·{_num(term.local, 4)} = {fmt_num(term.delta * term.local)}")
-                out.append(t)
+                out.extend(wrap(t, self._fold, indent=6))
         shown = len(r.rows) if r.rows and any(k > 1 for k, _ in rows.values()) else len(r.terms)
         listed = min(shown, MAX_TERMS)
         total = len(r.rows) if r.rows and any(k > 1 for k, _ in rows.values()) else r.count

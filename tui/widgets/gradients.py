@@ -10,7 +10,7 @@ from gradstep.engine import FULL, Phase, Stepper, chain_paths, fmt_num
 
 from ..palette import ACCENT, CHANGED, FAINT, GOOD, HIGHLIGHT, LABEL, MUTED, PENDING
 from . import tensorview
-from .lines import LinePane
+from .lines import LinePane, wrap
 from .values import node_label
 
 MAX_PATHS_SHOWN = 8
@@ -56,8 +56,10 @@ class GradientsPane(LinePane):
             g = st.grad(selected)
             if g is not None:
                 out.extend(tensorview.lines(g, width, CHANGED if selected in changed else "", digits))
-            out.extend(self._paths(st, selected, name, loss, digits))
-            out.extend(self._contributions(st, selected, name, width, digits))
+            fold = self.content_region.width - 1        # formulas whole, not cut at the edge (nor by a scrollbar)
+            for t in self._paths(st, selected, name, loss, digits):
+                out.extend(wrap(t, fold))
+            out.extend(self._contributions(st, selected, name, width, digits, fold))
         out.append(Text("gradients so far:", style=FAINT, end=""))
         # The list's lines are made when on screen (lines.py): a step on a 20,000-node graph makes a screenful.
         self.set_listing(out, self._reached(st), lambda i: self._line(st, i, changed, width, loss))
@@ -84,7 +86,8 @@ class GradientsPane(LinePane):
             self._cache[i] = hit
         return hit[3]
 
-    def _contributions(self, st: Stepper, node: int, name: str, width: int, digits: int | None) -> list[Text]:
+    def _contributions(self, st: Stepper, node: int, name: str, width: int, digits: int | None,
+                       fold: int) -> list[Text]:
         p = st.program
         contribs = st.contributions(node)
         out = []
@@ -102,11 +105,12 @@ class GradientsPane(LinePane):
             formula = st.formula(c.consumer, c.position)
             if local is not None and np.size(local) <= tensorview.INLINE and tensorview.short(local) != formula:
                 f.append(f" = {tensorview.short(local, digits=digits)}", style=ACCENT)
-            if t.cell_len + f.cell_len - 3 <= width:
+            if t.cell_len + f.cell_len - 3 <= fold:
                 t.append_text(f[3:])
                 out.append(t)
             else:
-                out.extend([t, f])
+                out.append(t)
+                out.extend(wrap(f, fold, indent=6))
             part = Text(no_wrap=True, end="")
             part.append("    contribution ", style=MUTED)
             part.append(tensorview.short(c.value, width - 17, digits))

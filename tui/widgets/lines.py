@@ -21,6 +21,30 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+def wrap(t: Text, width: int, indent: int = 4) -> list[Text]:
+    """One long line as several of at most `width` cells, broken after a space where there is one, the
+    continuation lines indented: a formula is read whole instead of cut at the pane's edge."""
+    width = max(width, indent + 8)
+    if t.cell_len <= width:
+        return [t]
+    out, pos, n, room = [], 0, len(t.plain), width
+    while pos < n:
+        end = pos + room
+        if end < n:
+            space = t.plain.rfind(" ", pos + 1, end + 1)
+            end = space + 1 if space > pos else end
+        piece = t[pos:end]
+        piece.rstrip()
+        if out:
+            piece = Text(" " * indent, end="") + piece
+        piece.no_wrap, piece.end = True, ""
+        out.append(piece)
+        pos, room = end, width - indent
+        while pos < n and t.plain[pos] == " ":
+            pos += 1
+    return out
+
+
 # Work done, for the regression guard (tests/tui/test_work_per_key.py): strips built by every pane.
 WORK: Counter = Counter()
 
