@@ -83,4 +83,18 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
              + ("" if same else "  ← NOT THE SAME BITS"))
         figures.append(Figure(f"Reverse-continue {steps - 5:,} iterations back ({k})", f"{dt:.2f} s", "≤ 1 s",
                               dt <= 1.0))
+    # Both conditions above begin with a test of the iteration alone: going back, only the iterations where
+    # it can hold are run (Condition.guard). Without one, a reverse-continue that finds nothing runs every
+    # iteration once with the probes: the cost of a continue over the same span.
+    cond = "max(h) > 1e9"
+    st = Stepper(scenario, steps=steps + 10)
+    st.add_breakpoint(cond)
+    st.seek_iteration(steps)
+    t = time.perf_counter()
+    stop = st.reverse_continue()
+    dt = time.perf_counter() - t
+    ok &= stop is None
+    line(f"reverse-continue {steps:,} iterations back, no iteration test and no hit ({cond!r}): {dt:.3f} s")
+    figures.append(Figure(f"Reverse-continue over {steps:,} iterations, a value condition with no iteration test, "
+                          "no hit", f"{dt:.2f} s", "for scale", None))
     return figures, ok

@@ -243,6 +243,13 @@ _ARITH = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div:
 
 
 # ---------------------------------------------------------------------------------- compiling
+def _elementwise(e: _E) -> bool:
+    if isinstance(e, _Changed) or (isinstance(e, _Apply) and not e.elementwise):
+        return False
+    kids = getattr(e, "args", None) or getattr(e, "terms", None) or []
+    return all(_elementwise(k) for k in kids)
+
+
 @dataclass(frozen=True)
 class Condition:
     """A compiled condition (a test) or watch (any value): evaluate it on a view with evaluate()."""
@@ -264,12 +271,25 @@ class Condition:
     def elementwise(self) -> bool:
         """Only elementwise work (no reducer, index, health measure or changed): it can run over arrays
         of many iterations at once."""
-        def walk(e: _E) -> bool:
-            if isinstance(e, _Changed) or (isinstance(e, _Apply) and not e.elementwise):
-                return False
-            kids = getattr(e, "args", None) or getattr(e, "terms", None) or []
-            return all(walk(k) for k in kids)
-        return walk(self.root)
+        return _elementwise(self.root)
+
+    def guard(self) -> Condition | None:
+        """The leading terms of a top-level `and` that read only the iteration and eta, elementwise, as a
+        condition of their own: where it is false the whole condition is false and nothing after it is
+        evaluated, whatever the values, so a search can skip those iterations without running them. None when there is no such term, or when the condition holds
+        a changed(...) (skipping an evaluation would change its memory)."""
+        if self.changed_slots:
+            return None
+        terms = self.root.terms if isinstance(self.root, _Logic) and self.root.is_and else [self.root]
+        keep = []
+        for t in terms:          # the leading ones: `and` short-circuits, so when they fail nothing after runs
+            if not (t.reads and all(r.quantity in (Quantity.ITERATION, Quantity.ETA) for r in t.reads)
+                    and _elementwise(t)):
+                break
+            keep.append(t)
+        if not keep or keep == [self.root]:
+            return None
+        return Condition(self.text, keep[0] if len(keep) == 1 else _Logic(True, keep), 0, True)
 
     def evaluate_many(self, view: View) -> np.ndarray:
         """One test per element of a view whose quantities are arrays over iterations (loss, iteration,

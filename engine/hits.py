@@ -213,7 +213,16 @@ def _collect_range(st, fast: FastPath | None, lossy, probed, a: int, end: int) -
     # Loss-only breakpoints from the loss curve where it is known, else from the run below.
     known = [st.history.loss(i) for i in range(a, end)]
     losses = np.array(known, dtype=float) if all(x is not None for x in known) else None
-    if probed or losses is None:
+    stretches = _guarded(st, probed, a, end) if probed and (losses is not None or not lossy) else None
+    if stretches is not None:
+        # Only the iterations where some breakpoint's iteration-and-eta guard can hold are run.
+        for s, e in stretches:
+            st.seek((s - 1) * S)
+            st._ensure_memory()
+            probes = _probes(st, fast, probed, "collect")
+            _run(st, fast, s, e - s, probes)
+            found += [hit for hit in probes.collected if hit[0] <= (e - 1) * S]
+    elif probed or losses is None:
         st.seek((a - 1) * S)
         st._ensure_memory()
         probes = _probes(st, fast, probed, "collect") if probed else None
@@ -231,6 +240,34 @@ def _collect_range(st, fast: FastPath | None, lossy, probed, a: int, end: int) -
             else:       # as the next iteration begins, at the end of iteration a + i
                 found += [((a + int(i)) * S, bp.id, True) for i in hit]
     return found
+
+
+def _guarded(st, bps: list[Breakpoint], a: int, end: int) -> list[tuple[int, int]] | None:
+    """The stretches [s, e) of iterations a .. end-1 that must run for these breakpoints to be checked,
+    when each has an iteration-and-eta guard (reverse-continue on 'iteration == 5 and max(h) > 0' runs
+    iteration 5, not 99,995): iteration i runs if a guard holds at i or at i + 1 (a check as the next
+    iteration begins is made at i's last step). None when some breakpoint has no guard."""
+    guards = [bp.condition.guard() if bp.condition is not None and bp.at is None else None for bp in bps]
+    if not guards or any(g is None for g in guards):
+        return None
+    its = np.arange(a, end + 1)
+    etas = np.array([st.eta_at(int(i)) for i in its]) if len(st._eta) > 1 else np.full(len(its), st.eta_at(a))
+    view = ArrayView(st.program.loss, np.zeros(len(its)), its, etas)
+    holds = np.zeros(len(its), dtype=bool)
+    for g in guards:
+        holds |= g.evaluate_many(view)
+    need = holds[:-1] | holds[1:]
+    out, k, n = [], 0, len(need)
+    while k < n:
+        if not need[k]:
+            k += 1
+            continue
+        j = k
+        while j < n and need[j]:
+            j += 1
+        out.append((a + k, a + j))
+        k = j
+    return out
 
 
 def _land(st, hit: tuple[int, int, bool]) -> Stop:

@@ -409,3 +409,81 @@ def test_health_now_reads_the_current_iteration():
     h = st.health_now()
     assert h.grad_norm["W1"] == np.linalg.norm(st.grad(_id(st, "W1")))
     assert set(h.update_ratio) == {"W1"}
+
+
+GUARDED = [
+    (TWO_LAYER, "iteration >= 25 and iteration <= 45 and max(h) > 2.8", 60),
+    (TWO_LAYER, "iteration > 10 and norm(grad(W1)) < 0.6", 60),
+    (TANH_NET, "iteration >= 5 and eta > 0 and saturated(t) > 0.3", 40),
+    (TWO_LAYER, "iteration == 40 and dead(h) >= 0.7", 60),
+    (IRIS, "iteration <= 20 and mean(x) > 3.55", 30),
+    (TWO_LAYER, "iteration == 40 and W2[1, 3] > -0.2588", 60),     # a param: checked as iteration 40 begins too
+    (IRIS, "iteration == 16 and mean(x) > 3.55", 30),              # a batch of data, likewise
+]
+
+
+@pytest.mark.parametrize("source, condition, steps", GUARDED, ids=[g[1] for g in GUARDED])
+def test_reverse_continue_skips_what_a_guard_rules_out_and_stops_on_the_same_ticks(source, condition, steps):
+    """A condition that starts with a test of the iteration (and eta) alone is run only in the iterations
+    where that test can hold, going back: it must come back through exactly the ticks continue stopped
+    on, with the same bits, running fewer iterations than the same walk without the guard."""
+    from gradstep.engine import conditions
+    st = _load(source, steps)
+    st.add_breakpoint(condition)
+    assert st.breakpoints[0].condition.guard() is not None
+    ticks, states = [], {}
+    while st.continue_() is not None:
+        ticks.append(st.tick)
+        states[st.tick] = _state(st)
+    assert len(ticks) >= 1, "the case must hit"
+    walked, ran = _walk_back(st)
+    assert walked == list(reversed(ticks))
+    assert all(_state_at(st, t) == states[t] for t in ticks)
+    guard = conditions.Condition.guard
+    conditions.Condition.guard = lambda self: None
+    try:
+        plain, ran_plain = _walk_back(_continued(source, steps, condition))
+    finally:
+        conditions.Condition.guard = guard
+    assert plain == walked and ran < ran_plain, (ran, ran_plain)
+
+
+def _continued(source, steps, condition):
+    st = _load(source, steps)
+    st.add_breakpoint(condition)
+    st.seek(st.total_ticks)
+    return st
+
+
+def _walk_back(st) -> tuple[list[int], int]:
+    """Reverse-continue from the end to the first hit: the ticks, and how many iterations were run."""
+    from gradstep.engine import hits
+    ran, real = [0], hits._run
+
+    def counted(st_, fast, it, n, probes):
+        ran[0] += n
+        return real(st_, fast, it, n, probes)
+    hits._run = counted
+    try:
+        st.seek(st.total_ticks)
+        out = []
+        while (stop := st.reverse_continue()) is not None:
+            assert stop.tick == st.tick
+            out.append(stop.tick)
+    finally:
+        hits._run = real
+    return out, ran[0]
+
+
+def _state_at(st, tick):
+    st.seek(tick)
+    return _state(st)
+
+
+def test_a_guard_is_the_leading_iteration_tests_and_nothing_with_changed():
+    st = _load(TWO_LAYER, 5)
+    for text, guarded in [("iteration == 5 and max(h) > 0", True), ("max(h) > 0 and iteration == 5", False),
+                          ("iteration == 5 or max(h) > 0", False), ("iteration == 5", False),
+                          ("iteration == 5 and changed(max(h) > 0)", False), ("eta < 1 and loss < 2", True)]:
+        bp = st.add_breakpoint(text)
+        assert (bp.condition.guard() is not None) == guarded, text
