@@ -68,12 +68,7 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
     # Reverse-continue to a hit far back, exactly.
     ok = True
     for k, cond in (("loss", "iteration == 5 and loss > 0"), ("value", "iteration == 5 and max(h) > 0")):
-        st = Stepper(scenario, steps=steps + 10)
-        st.add_breakpoint(cond)
-        st.seek_iteration(steps)
-        t = time.perf_counter()
-        stop = st.reverse_continue()
-        dt = time.perf_counter() - t
+        st, stop, dt = reverse_from(scenario, steps, cond)
         ref = Stepper(scenario, steps=steps + 10)
         ref.seek(stop.tick)
         same = all(ref.param(i).tobytes() == st.param(i).tobytes() for i in scenario.program.params)
@@ -87,14 +82,19 @@ def run(quick: bool) -> tuple[list[Figure], bool]:
     # it can hold are run (Condition.guard). Without one, a reverse-continue that finds nothing runs every
     # iteration once with the probes: the cost of a continue over the same span.
     cond = "max(h) > 1e9"
-    st = Stepper(scenario, steps=steps + 10)
-    st.add_breakpoint(cond)
-    st.seek_iteration(steps)
-    t = time.perf_counter()
-    stop = st.reverse_continue()
-    dt = time.perf_counter() - t
+    _, stop, dt = reverse_from(scenario, steps, cond)
     ok &= stop is None
     line(f"reverse-continue {steps:,} iterations back, no iteration test and no hit ({cond!r}): {dt:.3f} s")
     figures.append(Figure(f"Reverse-continue over {steps:,} iterations, a value condition with no iteration test, "
                           "no hit", f"{dt:.2f} s", "for scale", None))
     return figures, ok
+
+
+def reverse_from(scenario, steps: int, cond: str):
+    """A Stepper at iteration `steps` with one breakpoint, after a timed reverse-continue: (it, stop, seconds)."""
+    st = Stepper(scenario, steps=steps + 10)
+    st.add_breakpoint(cond)
+    st.seek_iteration(steps)
+    t = time.perf_counter()
+    stop = st.reverse_continue()
+    return st, stop, time.perf_counter() - t
