@@ -19,6 +19,7 @@ iteration goes instead: time per compiled call, summed by op and phase.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -52,86 +53,17 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 30                    # characters per setting's column
 ONNX_HINT = "skipped: onnx not installed (pip install 'gradstep[onnx]' into .venv to include it)"
 
-# The transformer's sizes, as in make_reference.py.
-VOCAB, SEQ, DIM, HEADS = 11, 6, 8, 2
-HEAD_DIM = DIM // HEADS
-MASKED = -1e9
+MODULES = ROOT / "tests" / "engine" / "model_reference" / "modules.py"
 
 
 # ---------------------------------------------------------------- the PyTorch modules
-def torch_modules(torch) -> dict[str, type]:
-    """The modules lenet.onnx and transformer.onnx were exported from, copied from make_reference.py
-    (defined here, not imported: that script needs torch, onnx and scikit-learn at import)."""
-    nn, F = torch.nn, torch.nn.functional
-
-    class LeNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
-            self.bn1 = nn.BatchNorm2d(4)
-            self.pool1 = nn.MaxPool2d(2)
-            self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
-            self.pool2 = nn.AvgPool2d(2)
-            self.fc1 = nn.Linear(32, 16)
-            self.fc2 = nn.Linear(16, 10)
-
-        def forward(self, x):                       # x: (batch, 1, 8, 8)
-            h = self.pool1(torch.relu(self.bn1(self.conv1(x))))      # (batch, 4, 4, 4)
-            h = self.pool2(torch.relu(self.conv2(h)))                # (batch, 8, 2, 2)
-            h = torch.flatten(h, 1)                                  # (batch, 32)
-            return self.fc2(torch.tanh(self.fc1(h)))
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.q = nn.Linear(DIM, DIM)
-            self.k = nn.Linear(DIM, DIM)
-            self.v = nn.Linear(DIM, DIM)
-            self.out = nn.Linear(DIM, DIM)
-            # True where query position i may look at key position j (j <= i); not a parameter.
-            self.register_buffer("causal_mask", torch.tril(torch.ones(SEQ, SEQ, dtype=torch.bool)), persistent=False)
-
-        def forward(self, h):                       # h: (batch, seq, dim)
-            B, T, _ = h.shape
-            q = self.q(h).view(B, T, HEADS, HEAD_DIM).transpose(1, 2)     # (batch, heads, seq, head_dim)
-            k = self.k(h).view(B, T, HEADS, HEAD_DIM).transpose(1, 2)
-            v = self.v(h).view(B, T, HEADS, HEAD_DIM).transpose(1, 2)
-            scores = q @ k.transpose(-2, -1) / HEAD_DIM ** 0.5              # / sqrt(4) = / 2.0
-            scores = torch.where(self.causal_mask, scores, MASKED)
-            a = torch.softmax(scores, dim=-1)
-            o = (a @ v).transpose(1, 2).reshape(B, T, DIM)
-            return self.out(o)
-
-    class FeedForward(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(DIM, 2 * DIM)
-            self.fc2 = nn.Linear(2 * DIM, DIM)
-
-        def forward(self, h):
-            return self.fc2(F.gelu(self.fc1(h)))
-
-    class TinyTransformer(nn.Module):
-        """One pre-LayerNorm block: x = tok + pos; x += attn(ln1(x)); x += mlp(ln2(x)); logits = head(x)."""
-
-        def __init__(self):
-            super().__init__()
-            self.tok_emb = nn.Embedding(VOCAB, DIM)
-            self.pos_emb = nn.Parameter(torch.empty(SEQ, DIM))
-            self.ln1 = nn.LayerNorm(DIM)
-            self.attn = Attention()
-            self.ln2 = nn.LayerNorm(DIM)
-            self.mlp = FeedForward()
-            self.head = nn.Linear(DIM, VOCAB)
-            nn.init.normal_(self.pos_emb, 0.0, 0.1)
-
-        def forward(self, ids):                     # ids: (batch, seq) int64
-            x = self.tok_emb(ids) + self.pos_emb
-            x = x + self.attn(self.ln1(x))
-            x = x + self.mlp(self.ln2(x))
-            return self.head(x)                     # (batch, seq, vocab)
-
-    return {"lenet_digits": LeNet, "attention": TinyTransformer}
+def torch_modules(torch) -> tuple[dict[str, type], int]:
+    """The modules lenet.onnx and transformer.onnx were exported from (modules.py, which make_reference.py
+    writes the fixtures from; it imports torch, already loaded here), and the transformer's vocabulary size."""
+    spec = importlib.util.spec_from_file_location("gradstep_reference_modules", MODULES)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return {"lenet_digits": m.LeNet, "attention": m.TinyTransformer}, m.VOCAB
 
 
 def weights(key: str) -> dict[str, np.ndarray]:
@@ -175,7 +107,8 @@ def torch_trainer(key: str, scenario) -> TorchTrainer | None:
     if torch is None:
         return None
     F = torch.nn.functional
-    model = torch_modules(torch)[key]().to(torch.float64)
+    modules, vocab = torch_modules(torch)
+    model = modules[key]().to(torch.float64)
     model.train()                                    # BatchNorm: batch statistics, running ones updated
     w = weights(key)
     state = model.state_dict()                       # shares storage with the module's tensors
@@ -210,7 +143,7 @@ def torch_trainer(key: str, scenario) -> TorchTrainer | None:
 
         def loss_of(rows):
             logits = model(ids.index_select(0, rows))
-            return F.cross_entropy(logits.reshape(-1, VOCAB), target.index_select(0, rows).reshape(-1))
+            return F.cross_entropy(logits.reshape(-1, vocab), target.index_select(0, rows).reshape(-1))
     k = [0]
     losses = []
 
