@@ -79,7 +79,10 @@ class GradientsPane(LinePane):
         if hit is None or hit[0] is not g or hit[1] != hot or hit[2] != mark or hit[4] != width:
             t = Text(no_wrap=True, end="")
             t.append(f"∂{loss}/∂{node_label(n)} = ", style=CHANGED if hot else LABEL)
-            t.append(tensorview.short(g, width - t.cell_len - 10), style=CHANGED if hot else "")
+            if g is None:       # listed at the last redraw, gone since (a step back drawn before the next redraw)
+                t.append("—", style=FAINT)
+            else:
+                t.append(tensorview.short(g, width - t.cell_len - 10), style=CHANGED if hot else "")
             if mark[0] < mark[1]:
                 t.append(f"  ({mark[0]} of {mark[1]})", style=HIGHLIGHT)
             hit = (g, hot, mark, t, width)

@@ -67,7 +67,10 @@ class ValuesPane(LinePane):
         if hit is None or hit[0] is not a or hit[1] != hot or hit[3] != width or hit[4] is not st.seed:
             t = Text(no_wrap=True, end="")
             t.append(f"{node_label(n)} = ", style=CHANGED if hot else LABEL)
-            t.append(tensorview.short(a, value_width(st, width - t.cell_len)), style=CHANGED if hot else "")
+            if a is None:       # listed at the last redraw, gone since (a step back drawn before the next redraw)
+                t.append("—", style=FAINT)
+            else:
+                t.append(tensorview.short(a, value_width(st, width - t.cell_len)), style=CHANGED if hot else "")
             tangent_beside(t, st, i, width)              # forward mode: '  ċ = 1'
             hit = (a, hot, t, width, st.seed)
             self._cache[i] = hit
