@@ -134,11 +134,7 @@ class GradstepApp(WaitsForFirstLoad):
         self.changed, self.changed_kind, self.ended = frozenset(), None, None
         self.check_anomaly()
         self.redraw()
-        if old is None:
-            self.call_after_refresh(heap.settle, False)
-        else:
-            heap.thaw()
-            self.set_timer(heap.AFTER_RELOAD, lambda: heap.settle(True))
+        heap.after_load(self, first=old is None)
 
     # ------------------------------------------------------------------ drawing
     def watch_tick(self) -> None:

@@ -25,3 +25,13 @@ def settle(collect: bool) -> None:
     if collect:
         gc.collect()
     gc.freeze()
+
+
+def after_load(app, first: bool) -> None:
+    """A scenario is on screen: freeze after this frame (the first load), or thaw now and collect a moment
+    later (a reload)."""
+    if first:
+        app.call_after_refresh(settle, False)
+    else:
+        thaw()
+        app.set_timer(AFTER_RELOAD, lambda: settle(True))
