@@ -81,6 +81,59 @@ def ready_in_pty(cmd: list[str], needle: str, timeout: float = 10.0) -> tuple[fl
     return ready, quit_s
 
 
+def keys_in_pty(cmd: list[str], needle: str, key: bytes = b"n", presses: int = 20, gap: float = 0.25,
+                quiet: float = 0.05, timeout: float = 60.0) -> list[tuple[float, float]]:
+    """The real app in a 160×50 pseudo-terminal, as a terminal sees it: for each press of `key` (once `needle`
+    is on screen, `gap` seconds apart), the seconds from writing the key to the first byte the app writes
+    back, and to the last byte of that burst (the burst ends after `quiet` seconds without a byte)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    out: list[tuple[float, float]] = []
+
+    def drain(until: float) -> tuple[bytes, float | None, float | None]:
+        got, first, last = b"", None, None
+        while time.perf_counter() < until:
+            r, _, _ = select.select([master], [], [], 0.005)
+            if r:
+                try:
+                    chunk = os.read(master, 1 << 16)
+                except OSError:
+                    break
+                now = time.perf_counter()
+                first = first if first is not None else now
+                last, got = now, got + chunk
+            elif last is not None and time.perf_counter() - last > quiet:
+                break
+        return got, first, last
+    try:
+        t0, buf = time.perf_counter(), b""
+        while needle not in ANSI.sub(b"", buf).decode("utf-8", "replace"):
+            if time.perf_counter() - t0 > timeout or proc.poll() is not None:
+                return out
+            buf += drain(time.perf_counter() + 0.1)[0]
+        drain(time.perf_counter() + 1.0)                       # the first screen settles
+        for _ in range(presses):
+            drain(time.perf_counter() + gap)
+            t = time.perf_counter()
+            os.write(master, key)
+            _, first, last = drain(t + 2.0)
+            if first is not None:
+                out.append((first - t, last - t))
+        os.write(master, b"q")
+        proc.wait(timeout=5)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+    return out
+
+
 def run(quick: bool) -> tuple[list[Figure], bool]:
     section("8. Start-up, whole process")
     gradstep = gradstep_command()

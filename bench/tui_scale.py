@@ -189,6 +189,22 @@ def run(quick: bool, only: list[str] | None = None) -> tuple[list[Figure], bool]
             else:
                 figures.append(Figure(f"TUI first screen, {label} (whole process)", "never appeared",
                                       f"≤ {FIRST_S} s", False))
+        # A second opinion through a real pseudo-terminal: key n to the bytes the app writes back.
+        from .startup import keys_in_pty
+        for label in ("two-layer", "wide net"):
+            if only and not any(o.lower() in label.lower() for o in only):
+                continue
+            path = cases[label]
+            got = keys_in_pty([gradstep, str(path)], load_scenario(path).title, presses=5 if quick else 20,
+                              gap=0.05 if quick else GAP)
+            if got:
+                first = statistics.median(a for a, _ in got) * 1e3
+                end, worst = statistics.median(b for _, b in got) * 1e3, max(b for _, b in got) * 1e3
+                line(f"through a pseudo-terminal, {label}: n to the first byte back median {first:.1f} ms, to the end of "
+                     f"its burst median {end:.1f} ms, worst {worst:.0f} ms ({len(got)} keys)")
+                figures.append(Figure(f"TUI key n through a pseudo-terminal, {label}: first byte / end of burst "
+                                      "(median), worst", f"{first:.1f} / {end:.1f} ms, {worst:.0f} ms",
+                                      "second opinion", None))
         if not only or any("wide" in o for o in only):
             from .tui_playback import play
             path = long_replay(cases["wide net"], folder, 100_000)      # within MAX_TOTAL_WORK
