@@ -276,8 +276,9 @@ class Condition:
     def guard(self) -> Condition | None:
         """The leading terms of a top-level `and` that read only the iteration and eta, elementwise, as a
         condition of their own: where it is false the whole condition is false and nothing after it is
-        evaluated, whatever the values, so a search can skip those iterations without running them. None when there is no such term, or when the condition holds
-        a changed(...) (skipping an evaluation would change its memory)."""
+        evaluated, whatever the values, so a search can skip those iterations without running them.
+        None when there is no such term, or when the condition holds a changed(...) (skipping an
+        evaluation would change its memory)."""
         if self.changed_slots:
             return None
         terms = self.root.terms if isinstance(self.root, _Logic) and self.root.is_and else [self.root]

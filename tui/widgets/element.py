@@ -195,7 +195,7 @@ class ElementPane(LinePane):
         warning = self.warnings.get(self._node)
         if warning:
             out.append(Text(f"! {visible(warning, newlines=False)}", style=WARNING_MARK, end=""))
-        self._fold = self.content_region.width - 1      # a chain rule read whole, not cut at the edge (nor by a scrollbar)
+        self._fold = self.content_region.width - 1      # equations wrap here (a scrollbar column spared)
         out.extend(self._details(st, drill(st, self._node, index)))
         self._top = len(out)
         if a is None:
