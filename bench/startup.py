@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -44,18 +45,33 @@ def wall(cmd: list[str], env: dict | None = None) -> tuple[float, subprocess.Com
     return time.perf_counter() - t0, done
 
 
-def ready_in_pty(cmd: list[str], needle: str, timeout: float = 10.0) -> tuple[float | None, float | None]:
-    """Seconds from spawn until `needle` is on the screen, and from pressing q until the process exits."""
+@contextlib.contextmanager
+def in_pty(cmd: list[str]):
+    """cmd in a 160×50 pseudo-terminal with a colour TERM: (process, master fd); killed and closed after.
+    A timeout waiting for it, or the terminal closing under a read, ends the measurement quietly."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-    t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
+    try:
+        yield proc, master
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def ready_in_pty(cmd: list[str], needle: str, timeout: float = 10.0) -> tuple[float | None, float | None]:
+    """Seconds from spawn until `needle` is on the screen, and from pressing q until the process exits."""
+    t0 = time.perf_counter()
     buf = b""
     ready = quit_s = None
     t_quit = 0.0
-    try:
+    with in_pty(cmd) as (proc, master):
         while time.perf_counter() - t0 < timeout and proc.poll() is None:
             r, _, _ = select.select([master], [], [], 0.01)
             if not r:
@@ -71,13 +87,6 @@ def ready_in_pty(cmd: list[str], needle: str, timeout: float = 10.0) -> tuple[fl
         if ready is not None:
             proc.wait(timeout=5)
             quit_s = time.perf_counter() - t_quit
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        os.close(master)
     return ready, quit_s
 
 
@@ -86,14 +95,9 @@ def keys_in_pty(cmd: list[str], needle: str, key: bytes = b"n", presses: int = 2
     """The real app in a 160×50 pseudo-terminal, as a terminal sees it: for each press of `key` (once `needle`
     is on screen, `gap` seconds apart), the seconds from writing the key to the first byte the app writes
     back, and to the last byte of that burst (the burst ends after `quiet` seconds without a byte)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
     out: list[tuple[float, float]] = []
 
-    def drain(until: float) -> tuple[bytes, float | None, float | None]:
+    def drain(master: int, until: float) -> tuple[bytes, float | None, float | None]:
         got, first, last = b"", None, None
         while time.perf_counter() < until:
             r, _, _ = select.select([master], [], [], 0.005)
@@ -108,29 +112,22 @@ def keys_in_pty(cmd: list[str], needle: str, key: bytes = b"n", presses: int = 2
             elif last is not None and time.perf_counter() - last > quiet:
                 break
         return got, first, last
-    try:
+    with in_pty(cmd) as (proc, master):
         t0, buf = time.perf_counter(), b""
         while needle not in ANSI.sub(b"", buf).decode("utf-8", "replace"):
             if time.perf_counter() - t0 > timeout or proc.poll() is not None:
                 return out
-            buf += drain(time.perf_counter() + 0.1)[0]
-        drain(time.perf_counter() + 1.0)                       # the first screen settles
+            buf += drain(master, time.perf_counter() + 0.1)[0]
+        drain(master, time.perf_counter() + 1.0)               # the first screen settles
         for _ in range(presses):
-            drain(time.perf_counter() + gap)
+            drain(master, time.perf_counter() + gap)
             t = time.perf_counter()
             os.write(master, key)
-            _, first, last = drain(t + 2.0)
+            _, first, last = drain(master, t + 2.0)
             if first is not None:
                 out.append((first - t, last - t))
         os.write(master, b"q")
         proc.wait(timeout=5)
-    except (subprocess.TimeoutExpired, OSError):
-        pass
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        os.close(master)
     return out
 
 
