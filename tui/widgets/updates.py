@@ -50,17 +50,18 @@ class UpdatesPane(LinePane):
         width = max(10, self.scrollable_content_region.width)
         # Through a forward pass nothing here changes (no gradient, no update yet): a step there redraws
         # nothing (2-3 ms a key on the bundled attention block). Anything else that shows is in the key.
+        iteration = c.iteration
+        eta = st.eta_at(iteration)
+        tall = self.scrollable_content_region.height >= TALL
         param = selected if 0 <= selected < len(p.nodes) and p.nodes[selected].kind == "param" else None
         key = (st, st.iteration, c.phase, c.index if c.phase is not Phase.FORWARD else -1, param, ended,
-               digits, width, self.scrollable_content_region.height >= TALL, st.eta_at(c.iteration), len(st.edits),
+               digits, width, tall, eta, len(st.edits),
                None if health is None else tuple(sorted(health.update_ratio.items())))
         if key == self._shown:
             return
         self._shown = key
         describe = st.training.describe()
         plain = st.training.plain and not describe["schedule"]
-        iteration = c.iteration
-        eta = st.eta_at(iteration)
         out = []
         head = Text(no_wrap=True, end="")
         if not p.params:
@@ -95,7 +96,6 @@ class UpdatesPane(LinePane):
             if u.eta != eta:
                 t.append(f"  η = {fmt_num(u.eta)}", style=ACCENT)
             ratio = ratios.get(node.name)
-            tall = self.scrollable_content_region.height >= TALL
             if u.new is not None:
                 t.append("  updated", style=GOOD)
                 if not tall and ratio is not None:      # a short pane cuts the ratio's own row: say it here
