@@ -131,3 +131,16 @@ async def settle(pilot, seconds: float = 0.01) -> None:
     """Let pending work and frames finish between measurements (not measured)."""
     await pilot.pause()
     await asyncio.sleep(seconds)
+
+
+def record_progress(app) -> list[tuple[float, int]]:
+    """(time, iteration) of every RunProgress a background run posts to the app from now on."""
+    progress: list[tuple[float, int]] = []
+    post = app.post_message
+
+    def watched(message) -> bool:
+        if type(message).__name__ == "RunProgress":
+            progress.append((clock(), message.iteration))
+        return post(message)
+    app.post_message = watched
+    return progress

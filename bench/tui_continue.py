@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gradstep.scenarios import bundled_dir
 
-from .headless import Probe, clock, make_app, settle
+from .headless import Probe, clock, make_app, record_progress, settle
 from .report import Figure, line, section, table
 
 STEPS = 100_000
@@ -45,14 +45,7 @@ async def measure(path: Path, condition: str, window: float, rounds: int) -> dic
         await settle(pilot, 0.2)
         app.debugger.breaks.add(app.stepper, condition)
         probe = Probe(app, ("continue", "stop"))
-        progress: list[tuple[float, int]] = []
-        post = app.post_message
-
-        def watched(message) -> bool:
-            if type(message).__name__ == "RunProgress":
-                progress.append((clock(), message.iteration))
-            return post(message)
-        app.post_message = watched
+        progress = record_progress(app)
         fps, updates, stops = [], [], []
         for _ in range(rounds):
             if app.stepper.iteration > STEPS // 2:

@@ -19,7 +19,7 @@ from gradstep.engine import Stepper, load_scenario
 
 from gradstep.scenarios import bundled_dir
 
-from .headless import Probe, clock, make_app, settle
+from .headless import Probe, clock, make_app, record_progress, settle
 from .report import Figure, line, section
 
 FPS_TARGET = 10.0         # the screen still updates at least this often while training
@@ -55,14 +55,7 @@ async def play(path: Path, window: float) -> dict:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 0.2)
         probe = Probe(app, ("play", "toggle_all", "stop"))
-        progress: list[tuple[float, int]] = []
-        post = app.post_message
-
-        def watched(message) -> bool:
-            if type(message).__name__ == "RunProgress":
-                progress.append((clock(), message.iteration))
-            return post(message)
-        app.post_message = watched
+        progress = record_progress(app)
         app.playback.speed = SPEEDS.index(0)        # "max": whole iterations in a thread
         await settle(pilot)
         start_key = await probe.key("space", "play", redraws=False)
