@@ -365,7 +365,7 @@ class FastPath:
                             np.copyto(buf, col[k:k + ds.batch_size])
                 calls, after, updates = (first_runs if it == 1 else runs)[(it - 1) % per_epoch]
                 if probes is not None:
-                    probes.begin(it, kernels.eta_at(eta_schedule, it))
+                    probes.begin(it)
                     try:
                         for f in calls:
                             f()

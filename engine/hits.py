@@ -34,7 +34,9 @@ def _probing(st, bps: list[Breakpoint]) -> FastPath | None:
 
 
 def _probes(st, fast: FastPath, bps: list[Breakpoint], mode: str) -> Probes:
-    return Probes(fast, st.schedule, bps, mode, leaves_for=st.leaves_for, eta_at=st.eta_at, last=st.steps)
+    eta = st.eta_constant()          # probes ask once per iteration: no lookup when η cannot change
+    eta_at = st.eta_at if eta is None else (lambda iteration: eta)
+    return Probes(fast, st.schedule, bps, mode, leaves_for=st.leaves_for, eta_at=eta_at, last=st.steps)
 
 
 def _loss_hits(st, bp: Breakpoint, first: int, losses: np.ndarray) -> np.ndarray:
@@ -44,12 +46,18 @@ def _loss_hits(st, bp: Breakpoint, first: int, losses: np.ndarray) -> np.ndarray
     n = len(losses)
     reads_loss = _reads_loss(st, bp)
     its = np.arange(first, first + n) if reads_loss else np.arange(first + 1, first + n + 1)
-    etas = np.array([st.eta_at(int(i)) for i in its]) if len(st._eta) > 1 else np.full(n, st.eta_at(first))
+    etas = _etas(st, its)
     view = ArrayView(st.program.loss, losses, its, etas)
     mask = bp.condition.evaluate_many(view)
     if view.saw_nan and bp.problem is None:
         bp.problem = f"{bp.condition.text}: a comparison met nan; counted as false"
     return mask if reads_loss else mask & (its <= st.steps)
+
+
+def _etas(st, its: np.ndarray) -> np.ndarray:
+    """The effective η of each of these iterations (a schedule moves it even when η is set once)."""
+    eta = st.eta_constant()
+    return np.full(len(its), eta) if eta is not None else np.array([st.eta_at(int(i)) for i in its], dtype=float)
 
 
 def _reads_loss(st, bp: Breakpoint) -> bool:
@@ -251,7 +259,7 @@ def _guarded(st, bps: list[Breakpoint], a: int, end: int) -> list[tuple[int, int
     if not guards or any(g is None for g in guards):
         return None
     its = np.arange(a, end + 1)
-    etas = np.array([st.eta_at(int(i)) for i in its]) if len(st._eta) > 1 else np.full(len(its), st.eta_at(a))
+    etas = _etas(st, its)
     view = ArrayView(st.program.loss, np.zeros(len(its)), its, etas)
     holds = np.zeros(len(its), dtype=bool)
     for g in guards:

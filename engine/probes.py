@@ -147,9 +147,10 @@ class Probes:
         return pre, post
 
     # ------------------------------------------------------------------ running
-    def begin(self, iteration: int, eta: float) -> None:
-        """A new iteration starts: remember counts and memory as they are now."""
-        self.iteration, self.eta = iteration, eta
+    def begin(self, iteration: int) -> None:
+        """A new iteration starts: remember counts and memory as they are now. Its η is the Stepper's
+        (eta_at: the set η times any schedule's factor), as the node-by-node checks see it."""
+        self.iteration, self.eta = iteration, self.eta_at(iteration)
         self.start = (dict(self.hits), {k: list(v) for k, v in self.memory.items()})
 
     def _probe(self, offset: int, view: FastView) -> None:

@@ -268,6 +268,11 @@ class Stepper:
         the schedule's factor."""
         return self.training.lr(None, iteration, kernels.eta_at(self._eta, iteration), self.scenario.learning_rate)
 
+    def eta_constant(self) -> float | None:
+        """The effective η of every iteration when nothing changes it (no η set from the debugger, no
+        schedule), else None: a search over many iterations then needs no per-iteration lookup."""
+        return self.eta_at(1) if len(self._eta) == 1 and not self.training.schedules else None
+
     def lr_for(self, param: int, iteration: int) -> float:
         """A param's own learning rate in an iteration ([train.params.X] learning_rate scales with η)."""
         return self.training.lr(param, iteration, kernels.eta_at(self._eta, iteration), self.scenario.learning_rate)

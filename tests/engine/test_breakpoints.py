@@ -487,3 +487,25 @@ def test_a_guard_is_the_leading_iteration_tests_and_nothing_with_changed():
                           ("iteration == 5 and changed(max(h) > 0)", False), ("eta < 1 and loss < 2", True)]:
         bp = st.add_breakpoint(text)
         assert (bp.condition.guard() is not None) == guarded, text
+
+
+SCHEDULED = TWO_LAYER.read_text().replace("[train]", "[train]\nschedule = { kind = \"step\", every = 20, gamma = 0.1 }", 1)
+
+
+@pytest.mark.parametrize("condition", ["eta < 0.0005 and max(h) > 2.7", "eta < 0.0005 and loss < 0.05",
+                                       "eta > 0.0005 and loss < 0.2"])
+def test_a_learning_rate_schedule_moves_eta_in_conditions_going_both_ways(condition):
+    """With a schedule, η changes every 20 iterations though the scenario sets it once: a condition on eta
+    (vectorised over the loss curve, or a guard going back) must see the scheduled η of each iteration,
+    and reverse-continue comes back through exactly the ticks continue stopped on."""
+    st = _load(SCHEDULED, 60)
+    st.add_breakpoint(condition)
+    ticks = []
+    while st.continue_() is not None:
+        ticks.append(st.tick)
+    assert ticks, "the case must hit"
+    for t in ticks:                                   # each stop lies where the scheduled η holds
+        eta = st.eta_at((t - 1) // st.per_iteration + 1)
+        assert (eta < 0.0005) == condition.startswith("eta <")
+    walked, _ = _walk_back(_continued(SCHEDULED, 60, condition))
+    assert walked == list(reversed(ticks))
